@@ -1,0 +1,1 @@
+"""calsync: Google Calendar meetings of a customer-success team, turned into account interactions."""

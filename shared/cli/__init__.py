@@ -1,0 +1,31 @@
+"""The `calsync` command (SPEC §7). Each group of subcommands lives in its own module; heavy
+imports happen inside the commands so `calsync --help` stays fast."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from shared.cli.app import cli
+from shared.errors import CalsyncError
+
+# Importing the modules registers their subcommands on `cli`.
+from shared.cli import demo, directory, links, syncing  # noqa: F401  isort: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI: exit 0 on success, else one line on stderr and a non-zero status."""
+    try:
+        cli.main(args=argv, prog_name="calsync", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.Abort:
+        click.echo("calsync: error: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as error:
+        click.echo(f"calsync: error: {error.format_message()}", err=True)
+        sys.exit(error.exit_code)
+    except CalsyncError as error:
+        click.echo(f"calsync: error: {error}", err=True)
+        sys.exit(1)

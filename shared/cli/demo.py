@@ -1,0 +1,3 @@
+"""calsync subcommands: demo."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""calsync subcommands: directory."""
+
+from __future__ import annotations

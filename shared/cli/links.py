@@ -1,0 +1,3 @@
+"""calsync subcommands: links."""
+
+from __future__ import annotations

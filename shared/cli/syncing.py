@@ -1,0 +1,3 @@
+"""calsync subcommands: syncing."""
+
+from __future__ import annotations

@@ -1,0 +1,52 @@
+"""The few kinds of error that decide what calsync does.
+
+| kind                 | raised when                                   | what the caller does              |
+|----------------------|-----------------------------------------------|-----------------------------------|
+| `TransientError`     | 429, 403 rate limits, 5xx, network, contention| retry with backoff, then fail the |
+|                      |                                               | job so Pub/Sub redelivers it      |
+| `ReauthRequired`     | `invalid_grant`: consent revoked or expired   | member -> `needs_reauth`, ack     |
+| `CursorExpired`      | Calendar 410 `fullSyncRequired`               | full resync of that member now    |
+| `NotFound`           | unknown tenant / member / secret              | ack with an error log             |
+| `InvalidInput`       | malformed message, request or file            | ack / 4xx / non-zero exit         |
+| `ConfigError`        | missing or malformed environment              | fail loudly at start              |
+
+Messages never contain tokens or secrets.
+"""
+
+from __future__ import annotations
+
+
+class CalsyncError(Exception):
+    """Base of every error calsync raises on purpose."""
+
+
+class ConfigError(CalsyncError):
+    """The environment is missing or has malformed values (the message lists all of them)."""
+
+
+class TransientError(CalsyncError):
+    """Retrying later may succeed: rate limits, 5xx, network errors, write contention."""
+
+
+class PermanentError(CalsyncError):
+    """Retrying cannot help: acknowledge and record."""
+
+
+class ReauthRequired(PermanentError):
+    """The member's Google consent is revoked or expired (`invalid_grant`)."""
+
+
+class NotFound(PermanentError):
+    """A tenant, member, or secret that the request names does not exist."""
+
+
+class InvalidInput(PermanentError):
+    """A malformed message, request, link or file."""
+
+
+class CursorExpired(CalsyncError):
+    """The stored Calendar sync token is no longer valid (HTTP 410): a full resync is needed."""
+
+
+class WriteConflict(TransientError):
+    """A document changed between read and write (optimistic concurrency): re-read and re-plan."""

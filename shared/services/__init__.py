@@ -1,0 +1,1 @@
+"""Use cases: read through ports, decide in the pure core, write through ports."""
