@@ -91,6 +91,7 @@ class CalendarState:
     sync_token: str | None = None  # Calendar nextSyncToken, saved after all it covers is written
     page_token: str | None = None  # resume point of a listing split over several jobs
     listing_full: bool = False  # whether the listing in progress is a full one
+    listing_time_min: datetime | None = None  # timeMin of the full listing in progress
     generation: int = 0  # bumped at each full listing; copies not re-seen in it are stale
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
