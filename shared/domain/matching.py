@@ -1,0 +1,212 @@
+"""Attendees -> accounts (SPEC §2). Pure and fast: every decision is a dict hit, and the work
+per email and per domain is cached on the `MatchingContext` (one context per sync job or chunk).
+
+Per attendee, in this order:
+  0. internal (a member's own address, or on an internal domain or a subdomain of one) -> skipped;
+     declined (when the tenant excludes declined attendees) -> skipped;
+  1. direct match on the user's email: one account -> matched "email"; several -> ambiguous_user
+     (no fall-through to the domain);
+  2. domain match, most specific level first up to the registrable domain; the first level with
+     any account decides: one -> matched "domain"; several -> ambiguous_domain. Free-mail domains
+     never match by domain (unless the tenant allows them) -> free_mail;
+  3. otherwise no_match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from shared.domain.emails import candidate_domains, email_domain, is_free_mail, is_internal_domain
+from shared.domain.models import (
+    AttendeeMatch,
+    DirectorySnapshot,
+    MatchedBy,
+    MeetingMatch,
+    MeetingRecord,
+    MemberCopy,
+    Tenant,
+    UnmatchedAddress,
+    UnmatchedReason,
+    User,
+)
+
+DECLINED = "declined"
+
+# The verdict on an email: None = internal (not considered), else a match or an unmatched address.
+Outcome = AttendeeMatch | UnmatchedAddress | None
+
+
+class _Internal:
+    """Marker: the domain is internal."""
+
+
+_INTERNAL = _Internal()
+_MISSING = object()
+# The verdict on a domain: internal, one account id (domain match), or why it does not match.
+_DomainVerdict = _Internal | str | UnmatchedReason
+
+
+@dataclass(eq=False)
+class MatchingContext:
+    """Everything matching needs for one tenant, plus per-email/per-domain caches.
+
+    `member_emails` are every member's normalised address (all internal); `directory` holds at
+    least the users and accounts for the keys `lookup_keys` returned. Build a new context when
+    the directory changes: the caches assume it does not.
+    """
+
+    tenant: Tenant
+    member_emails: frozenset[str]
+    directory: DirectorySnapshot
+    _emails: dict[str, Outcome] = field(default_factory=dict, init=False, repr=False)
+    _domains: dict[str, _DomainVerdict] = field(default_factory=dict, init=False, repr=False)
+    _internal_domains: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
+
+    def classify(self, email: str) -> Outcome:
+        """The verdict on one normalised email (response status aside). Cached."""
+        outcome = self._emails.get(email, _MISSING)
+        if outcome is _MISSING:
+            outcome = self._classify(email)
+            self._emails[email] = outcome
+        return outcome  # type: ignore[return-value]
+
+    def is_internal(self, email: str) -> bool:
+        """A member's address, or on an internal domain (or a subdomain of one)."""
+        if email in self.member_emails:
+            return True
+        domain = email_domain(email)
+        cached = self._internal_domains.get(domain)
+        if cached is None:
+            cached = is_internal_domain(domain, self.tenant.internal_domains)
+            self._internal_domains[domain] = cached
+        return cached
+
+    def user(self, email: str, user_id: str | None) -> User | None:
+        """The directory user `user_id` with this email, if any (for its name)."""
+        if user_id is None:
+            return None
+        for user in self.directory.users_by_email.get(email, ()):
+            if user.id == user_id:
+                return user
+        return None
+
+    def _classify(self, email: str) -> Outcome:
+        if self.is_internal(email):
+            return None
+        users = self.directory.users_by_email.get(email)
+        if users:
+            account_ids = {u.account_id for u in users}
+            if len(account_ids) > 1:
+                return UnmatchedAddress(email=email, reason=UnmatchedReason.AMBIGUOUS_USER)
+            user = min(users, key=lambda u: u.id)
+            return AttendeeMatch(
+                email=email, account_id=user.account_id, user_id=user.id, matched_by=MatchedBy.EMAIL
+            )
+        verdict = self._domain_verdict(email_domain(email))
+        if isinstance(verdict, UnmatchedReason):
+            return UnmatchedAddress(email=email, reason=verdict)
+        if isinstance(verdict, str):
+            return AttendeeMatch(email=email, account_id=verdict, user_id=None, matched_by=MatchedBy.DOMAIN)
+        return None  # pragma: no cover - internal domains were handled by is_internal
+
+    def _domain_verdict(self, domain: str) -> _DomainVerdict:
+        verdict = self._domains.get(domain)
+        if verdict is None:
+            verdict = self._compute_domain_verdict(domain)
+            self._domains[domain] = verdict
+        return verdict
+
+    def _compute_domain_verdict(self, domain: str) -> _DomainVerdict:
+        if not domain:
+            return UnmatchedReason.NO_MATCH
+        if is_internal_domain(domain, self.tenant.internal_domains):
+            return _INTERNAL
+        if is_free_mail(domain, self.tenant.settings.free_mail_domains_allowed):
+            return UnmatchedReason.FREE_MAIL
+        accounts_by_domain = self.directory.accounts_by_domain
+        for level in candidate_domains(domain):
+            accounts = accounts_by_domain.get(level)
+            if accounts:
+                account_ids = {a.id for a in accounts}
+                if len(account_ids) == 1:
+                    return next(iter(account_ids))
+                return UnmatchedReason.AMBIGUOUS_DOMAIN
+        return UnmatchedReason.NO_MATCH
+
+
+def match_copy(copy: MemberCopy, ctx: MatchingContext) -> MeetingMatch:
+    """What one member's copy of a meeting matched (SPEC §2): the attendees matched to accounts
+    (sorted by account, then email) and the considered attendees that stayed unmatched or were
+    ambiguous (sorted by email). Internal attendees, and declined ones when the tenant excludes
+    them, appear in neither. Deterministic and independent of attendee order."""
+    exclude_declined = ctx.tenant.settings.exclude_declined
+    classify = ctx.classify
+    matches: dict[str, AttendeeMatch] = {}
+    unmatched: dict[str, UnmatchedAddress] = {}
+    for attendee in copy.attendees:
+        if exclude_declined and attendee.response_status == DECLINED:
+            continue
+        outcome = classify(attendee.email)
+        if outcome is None:
+            continue
+        if isinstance(outcome, AttendeeMatch):
+            matches[outcome.email] = outcome
+        else:
+            unmatched[outcome.email] = outcome
+    return MeetingMatch(
+        matches=tuple(sorted(matches.values(), key=lambda m: (m.account_id, m.email))),
+        unmatched=tuple(unmatched[e] for e in sorted(unmatched)),
+    )
+
+
+def lookup_keys(
+    copies: Iterable[MemberCopy], tenant: Tenant, member_emails: frozenset[str]
+) -> tuple[frozenset[str], frozenset[str]]:
+    """The emails and domain levels a batched directory lookup must fetch to match `copies`:
+    every considered attendee's email (internal ones and, when excluded, declined ones left out),
+    and the domain levels of their domains (free-mail domains left out unless allowed)."""
+    return _keys(copies, tenant, member_emails, skip_declined=tenant.settings.exclude_declined)
+
+
+def address_index(
+    record: MeetingRecord, tenant: Tenant, member_emails: frozenset[str]
+) -> tuple[frozenset[str], frozenset[str]]:
+    """The emails and domain levels a stored meeting contains, for the re-matching index: a
+    directory change touching one of them may change the meeting's interactions. Every
+    non-internal attendee's email (free-mail ones too: a new user may match them directly; declined
+    ones too), and the domain levels that could match by domain."""
+    return _keys(record.copies.values(), tenant, member_emails, skip_declined=False)
+
+
+def _keys(
+    copies: Iterable[MemberCopy], tenant: Tenant, member_emails: frozenset[str], *, skip_declined: bool
+) -> tuple[frozenset[str], frozenset[str]]:
+    emails: set[str] = set()
+    domains: set[str] = set()
+    levels_by_domain: dict[str, tuple[str, ...] | None] = {}
+    internal = tenant.internal_domains
+    allowed = tenant.settings.free_mail_domains_allowed
+    for copy in copies:
+        for attendee in copy.attendees:
+            if skip_declined and attendee.response_status == DECLINED:
+                continue
+            email = attendee.email
+            if email in member_emails or email in emails:
+                continue
+            domain = email_domain(email)
+            if domain in levels_by_domain:
+                levels = levels_by_domain[domain]
+            else:
+                if domain and is_internal_domain(domain, internal):
+                    levels = None
+                elif not domain or is_free_mail(domain, allowed):
+                    levels = ()
+                else:
+                    levels = candidate_domains(domain)
+                levels_by_domain[domain] = levels
+            if levels is None:
+                continue
+            emails.add(email)
+            domains.update(levels)
+    return frozenset(emails), frozenset(domains)
