@@ -1,0 +1,283 @@
+# The five functions (2nd gen, Python 3.11) from ONE bundle, each with its own service account.
+#
+# Sizing, per function (memory / CPU / timeout / max instances / concurrency):
+# - Concurrency is 1 everywhere. 2nd gen allows more only with >= 1 vCPU; the OAuth endpoints
+#   see a handful of requests a day, the worker holds one member's lease and a page of up to
+#   2,500 events per request and uses httplib2 (one connection per thread), and schedule_sync
+#   must never run twice at once (see below). Scaling out is by instances, bounded below.
+# - CPU follows memory (256 MiB -> 0.167 vCPU, 512 MiB -> 0.333 vCPU) unless stated.
+locals {
+  functions = {
+    # Browser -> signed connect link -> redirect to Google's consent page. One Firestore write
+    # (the OAuth state). 256 MiB: the libraries plus one request. 30 s: the work is ~100 ms and
+    # a browser gives up long before. 10 instances: a whole team connecting at once after an
+    # announcement is still < 10 req/s.
+    oauth_connect = {
+      name           = "calsync-oauth-connect"
+      entry_point    = "oauth_connect"
+      memory         = "256M"
+      cpu            = "0.1666"
+      timeout        = 30
+      max_instances  = 10
+      concurrency    = 1
+      public         = true
+      publishes_jobs = false
+      secret_env = {
+        CALSYNC_OAUTH_CLIENT_SECRET = "oauth_client_secret"
+        CALSYNC_LINK_SIGNING_KEY    = "link_signing_key"
+      }
+      extra_env = {}
+    }
+
+    # Google redirects here: code exchange at Google, Secret Manager create/add/destroy,
+    # Firestore update, one publish. Several round trips to Google: 60 s. Same volume as connect.
+    oauth_callback = {
+      name           = "calsync-oauth-callback"
+      entry_point    = "oauth_callback"
+      memory         = "256M"
+      cpu            = "0.1666"
+      timeout        = 60
+      max_instances  = 10
+      concurrency    = 1
+      public         = true
+      publishes_jobs = true # queues the member's first sync
+      secret_env = {
+        CALSYNC_OAUTH_CLIENT_SECRET = "oauth_client_secret"
+        CALSYNC_LINK_SIGNING_KEY    = "link_signing_key"
+      }
+      extra_env = {}
+    }
+
+    # Confirmation page (GET) and disconnect (POST): revoke at Google, destroy the secret.
+    # Rare: 5 instances.
+    oauth_disconnect = {
+      name           = "calsync-oauth-disconnect"
+      entry_point    = "oauth_disconnect"
+      memory         = "256M"
+      cpu            = "0.1666"
+      timeout        = 60
+      max_instances  = 5
+      concurrency    = 1
+      public         = true
+      publishes_jobs = false
+      secret_env = {
+        CALSYNC_OAUTH_CLIENT_SECRET = "oauth_client_secret" # revocation is a client call
+        CALSYNC_LINK_SIGNING_KEY    = "link_signing_key"
+      }
+      extra_env = {}
+    }
+
+    # Cloud Scheduler -> page through due members of every tenant -> one message each. Must
+    # handle 100,000 members in one invocation: ~100k Firestore reads and publishes, CPU-bound
+    # on serialisation, hence a full vCPU and 512 MiB for the publisher's batches. Timeout
+    # 1,800 s = Cloud Scheduler's longest attempt deadline for HTTP targets. ONE instance: two
+    # overlapping fan-outs would only publish duplicate jobs (harmless, but wasted).
+    schedule_sync = {
+      name           = "calsync-schedule-sync"
+      entry_point    = "schedule_sync"
+      memory         = "512M"
+      cpu            = "1"
+      timeout        = 1800
+      max_instances  = 1
+      concurrency    = 1
+      public         = false
+      publishes_jobs = true
+      secret_env     = {}
+      extra_env      = {}
+    }
+
+    # Pub/Sub push -> sync one member. 512 MiB: a page of up to 2,500 events plus the stored
+    # meetings it touches. Timeout 540 s, the event-function limit and under the push
+    # subscription's 600 s ack deadline; the worker stops after CALSYNC_SYNC_BUDGET_S (420 s),
+    # saves its cursor and queues a continuation. Max instances bound concurrent syncs and so
+    # the Calendar API request rate (docs/deploy.md, Scaling).
+    sync_worker = {
+      name           = "calsync-sync-worker"
+      entry_point    = "sync_worker"
+      memory         = "512M"
+      cpu            = "0.3333"
+      timeout        = 540
+      max_instances  = var.worker_max_instances
+      concurrency    = 1
+      public         = false
+      publishes_jobs = true # continuation jobs
+      secret_env = {
+        CALSYNC_OAUTH_CLIENT_SECRET = "oauth_client_secret" # refreshes members' access tokens
+      }
+      extra_env = {
+        CALSYNC_SYNC_BUDGET_S = tostring(var.sync_budget_seconds)
+      }
+    }
+  }
+
+  # 2nd-gen functions also answer on https://REGION-PROJECT.cloudfunctions.net/NAME. That URL
+  # is known before anything is deployed, so functions can name each other without a cycle.
+  function_urls = {
+    for key, fn in local.functions : key => "https://${var.region}-${var.project_id}.cloudfunctions.net/${fn.name}"
+  }
+
+  common_env = merge(
+    {
+      GOOGLE_CLOUD_PROJECT       = var.project_id
+      CALSYNC_OAUTH_CLIENT_ID    = var.oauth_client_id
+      CALSYNC_OAUTH_REDIRECT_URI = local.function_urls["oauth_callback"]
+      CALSYNC_CONNECT_URL        = local.function_urls["oauth_connect"]
+      CALSYNC_DISCONNECT_URL     = local.function_urls["oauth_disconnect"]
+      CALSYNC_SYNC_TOPIC         = local.sync_topic_name
+      LOG_EXECUTION_ID           = "true" # tags each log line with the request's execution id
+    },
+    var.return_url != "" ? { CALSYNC_RETURN_URL = var.return_url } : {},
+  )
+}
+
+# --- Identities ------------------------------------------------------------------------------
+
+# One service account per function (the map above), nothing shared.
+resource "google_service_account" "function" {
+  for_each = local.functions
+
+  account_id   = each.value.name
+  display_name = "calsync ${each.key}"
+  description  = "Runtime identity of the ${each.key} function only."
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Every function reads and writes Firestore documents (and nothing else in the project).
+resource "google_project_iam_member" "function_datastore_user" {
+  for_each = local.functions
+
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = "serviceAccount:${google_service_account.function[each.key].email}"
+}
+
+# Builds the functions' images from the bundle (instead of a default, broad build account).
+resource "google_service_account" "build" {
+  account_id   = "calsync-fn-build"
+  display_name = "calsync function builds"
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_project_iam_member" "build_log_writer" {
+  project = var.project_id
+  role    = "roles/logging.logWriter"
+  member  = "serviceAccount:${google_service_account.build.email}"
+}
+
+resource "google_artifact_registry_repository_iam_member" "build_pushes_images" {
+  location   = google_artifact_registry_repository.functions.location
+  repository = google_artifact_registry_repository.functions.name
+  role       = "roles/artifactregistry.writer"
+  member     = "serviceAccount:${google_service_account.build.email}"
+}
+
+resource "google_storage_bucket_iam_member" "build_reads_bundle" {
+  bucket = google_storage_bucket.bundles.name
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:${google_service_account.build.email}"
+}
+
+# Identity Cloud Scheduler signs its OIDC token with; the only caller of schedule_sync.
+resource "google_service_account" "scheduler" {
+  account_id   = "calsync-scheduler"
+  display_name = "calsync Cloud Scheduler invoker"
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Identity Pub/Sub signs pushes to the worker with; the only caller of sync_worker.
+resource "google_service_account" "pubsub_push" {
+  account_id   = "calsync-pubsub-push"
+  display_name = "calsync Pub/Sub push invoker"
+
+  depends_on = [google_project_service.enabled]
+}
+
+# --- The functions ---------------------------------------------------------------------------
+
+resource "google_cloudfunctions2_function" "fn" {
+  for_each = local.functions
+
+  name        = each.value.name
+  location    = var.region
+  description = "calsync ${each.key} (bundle ${substr(local.bundle_sha256, 0, 12)})"
+
+  build_config {
+    runtime           = "python311"
+    entry_point       = each.value.entry_point
+    service_account   = google_service_account.build.id
+    docker_repository = google_artifact_registry_repository.functions.id
+
+    source {
+      storage_source {
+        bucket = google_storage_bucket.bundles.name
+        object = google_storage_bucket_object.bundle.name
+      }
+    }
+  }
+
+  service_config {
+    service_account_email            = google_service_account.function[each.key].email
+    available_memory                 = each.value.memory
+    available_cpu                    = each.value.cpu
+    timeout_seconds                  = each.value.timeout
+    min_instance_count               = 0
+    max_instance_count               = each.value.max_instances
+    max_instance_request_concurrency = each.value.concurrency
+    all_traffic_on_latest_revision   = true
+    # Browsers reach the OAuth endpoints from anywhere. schedule_sync and sync_worker are
+    # called only by Cloud Scheduler and Pub/Sub, which count as internal traffic.
+    ingress_settings      = each.value.public ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"
+    environment_variables = merge(local.common_env, each.value.extra_env)
+
+    # Injected by the platform at instance start; the code only reads the environment.
+    dynamic "secret_environment_variables" {
+      for_each = each.value.secret_env
+      content {
+        key        = secret_environment_variables.key
+        project_id = var.project_id
+        secret     = google_secret_manager_secret.config[secret_environment_variables.value].secret_id
+        version    = "latest"
+      }
+    }
+  }
+
+  depends_on = [
+    google_secret_manager_secret_iam_member.config_accessor,
+    google_artifact_registry_repository_iam_member.build_pushes_images,
+    google_storage_bucket_iam_member.build_reads_bundle,
+    google_project_iam_member.build_log_writer,
+  ]
+}
+
+# --- Who may invoke what ---------------------------------------------------------------------
+
+# Only the three OAuth endpoints are public; each verifies its signed link or state itself.
+resource "google_cloud_run_v2_service_iam_member" "public_invoker" {
+  # checkov:skip=CKV_GCP_102: the OAuth endpoints are opened from members' browsers and Google's redirect; each checks an HMAC-signed link or single-use state itself (SPEC §5).
+  for_each = toset([for k, f in local.functions : k if f.public])
+
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.fn[each.key].name
+  role     = "roles/run.invoker"
+  member   = "allUsers"
+}
+
+resource "google_cloud_run_v2_service_iam_member" "scheduler_invoker" {
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.fn["schedule_sync"].name
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.scheduler.email}"
+}
+
+resource "google_cloud_run_v2_service_iam_member" "worker_invoker" {
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.fn["sync_worker"].name
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.pubsub_push.email}"
+}
