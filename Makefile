@@ -27,10 +27,23 @@ fmt: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-lint: install
+lint: install lint-infra
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+# Infra checks: terraform fmt (when terraform is installed) and checkov in its own virtualenv
+# (its pinned dependencies conflict with the app's), installed here on first use.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+$(CHECKOV_STAMP): requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+.PHONY: lint-infra
+lint-infra: $(CHECKOV_STAMP)
+	@if command -v terraform >/dev/null 2>&1; then TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive -diff infra && echo "terraform fmt: infra/ is formatted"; else echo "!!!!! NOTE: terraform is not installed: 'terraform fmt -check' on infra/ was NOT run !!!!!"; fi
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download -d infra --framework terraform
 
 test: lint
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests
