@@ -1,0 +1,421 @@
+"""Google's OAuth 2.0 endpoints for a web client, with an auto-consenting user.
+
+- `GET /o/oauth2/v2/auth` answers a 302 to the client's redirect URI, as Google does after the
+  user clicked "Allow" (`code`, `scope`, `state`, `authuser`, `prompt`), or `error=access_denied`.
+- `POST /token` exchanges codes (client authentication by form fields or HTTP Basic, single-use
+  codes, redirect URI and PKCE checks) and refresh tokens, with Google's JSON error bodies.
+- `POST /revoke` revokes a refresh token (and its access tokens) or an access token (and its
+  refresh token).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from shared.sandbox.standin.web import Request, Response, html_response, json_response, redirect
+
+OPENID = "openid"
+EMAIL = "email"
+PROFILE = "profile"
+USERINFO_EMAIL = "https://www.googleapis.com/auth/userinfo.email"
+USERINFO_PROFILE = "https://www.googleapis.com/auth/userinfo.profile"
+IDENTITY_SCOPES = frozenset({OPENID, EMAIL, PROFILE, USERINFO_EMAIL, USERINFO_PROFILE})
+CALENDAR_SCOPE_PREFIX = "https://www.googleapis.com/auth/calendar"
+ISSUER = "https://accounts.google.com"
+CODE_TTL = timedelta(minutes=10)
+MAX_REFRESH_TOKENS_PER_ACCOUNT = 100  # Google silently drops the oldest beyond this
+EXPIRED_OR_REVOKED = "Token has been expired or revoked."
+
+CONSENT_MODES = ("grant", "deny", "grant_without_calendar")
+
+
+@dataclass
+class Consent:
+    """What the simulated user does on Google's consent screen."""
+
+    mode: str = "grant"  # "grant" | "deny" | "grant_without_calendar"
+    default_email: str = "member@northwind-cs.com"  # account used when there is no login_hint
+
+
+@dataclass
+class _Code:
+    client_id: str
+    redirect_uri: str
+    email: str
+    scopes: tuple[str, ...]
+    challenge: str | None
+    challenge_method: str
+    offline: bool
+    expires_at: datetime
+
+
+@dataclass
+class RefreshGrant:
+    token: str
+    client_id: str
+    email: str
+    scopes: tuple[str, ...]
+    issued_at: datetime
+    revoked: bool = False
+    access_tokens: set[str] = field(default_factory=set)
+
+
+@dataclass
+class AccessGrant:
+    token: str
+    client_id: str
+    email: str
+    scopes: tuple[str, ...]
+    expires_at: datetime
+    refresh_token: str | None
+    revoked: bool = False
+
+
+def expand_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
+    """Google's granted form: `email` and `profile` also grant their userinfo scopes."""
+    out: list[str] = []
+    for scope in scopes:
+        if scope and scope not in out:
+            out.append(scope)
+        if scope == EMAIL and USERINFO_EMAIL not in out:
+            out.append(USERINFO_EMAIL)
+        if scope == PROFILE and USERINFO_PROFILE not in out:
+            out.append(USERINFO_PROFILE)
+    return tuple(out)
+
+
+def token_scope_string(scopes: Iterable[str]) -> str:
+    """The `scope` of a token response: Google lists the URL forms, not `email`/`profile`."""
+    return " ".join(s for s in scopes if s not in (EMAIL, PROFILE))
+
+
+def google_subject(email: str) -> str:
+    """A stable, Google-shaped numeric account id (`sub`) for an address."""
+    digest = int(hashlib.sha256(email.lower().encode()).hexdigest()[:16], 16)
+    return "1" + f"{digest:020d}"[:20]
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def pkce_s256(verifier: str) -> str:
+    return _b64url(hashlib.sha256(verifier.encode("ascii")).digest())
+
+
+def is_loopback_uri(uri: str) -> bool:
+    parts = urlsplit(uri)
+    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+
+
+def _token_error(status: int, error: str, description: str) -> Response:
+    return json_response(status, {"error": error, "error_description": description})
+
+
+class OAuthService:
+    """State and handlers of the OAuth endpoints. Thread-safe."""
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        redirect_uris: Iterable[str] | None,
+        clock: Callable[[], datetime],
+        access_token_ttl_s: int = 3599,
+    ) -> None:
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.redirect_uris = tuple(redirect_uris) if redirect_uris is not None else None
+        self.consent = Consent()
+        self.access_token_ttl_s = access_token_ttl_s
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._codes: dict[str, _Code] = {}
+        self._refresh: dict[str, RefreshGrant] = {}
+        self._access: dict[str, AccessGrant] = {}
+        self._granted: dict[str, tuple[str, ...]] = {}  # email -> scopes granted so far
+
+    # --- test and tool helpers ------------------------------------------------------------------
+
+    def issue_refresh_token(self, email: str, scopes: Iterable[str] | None = None) -> str:
+        wanted = expand_scopes(scopes or (OPENID, EMAIL, f"{CALENDAR_SCOPE_PREFIX}.events.readonly"))
+        with self._lock:
+            return self._new_refresh_token(self.client_id, email.strip().lower(), wanted)
+
+    def revoke_refresh_token(self, token: str) -> bool:
+        with self._lock:
+            grant = self._refresh.get(token)
+            if grant is None or grant.revoked:
+                return False
+            self._revoke_grant(grant)
+            return True
+
+    def expire_access_tokens(self) -> None:
+        """Every access token issued so far is expired now (the next call answers 401)."""
+        with self._lock:
+            past = self._clock() - timedelta(seconds=1)
+            for grant in self._access.values():
+                grant.expires_at = past
+
+    def access_grant(self, authorization: str | None) -> AccessGrant | None:
+        """The live grant of a `Bearer` header, or None (missing, unknown, revoked, expired)."""
+        if not authorization:
+            return None
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        with self._lock:
+            grant = self._access.get(token.strip())
+            if grant is None or grant.revoked or grant.expires_at <= self._clock():
+                return None
+            return grant
+
+    def refresh_grants(self) -> list[RefreshGrant]:
+        with self._lock:
+            return list(self._refresh.values())
+
+    # --- GET /o/oauth2/v2/auth ------------------------------------------------------------------
+
+    def authorize(self, request: Request) -> Response:
+        arg = request.arg
+        client_id = arg("client_id") or ""
+        if client_id != self.client_id:
+            return html_response(
+                401 if client_id else 400,
+                "Access blocked: Authorization Error",
+                f"The OAuth client was not found. Error 401: invalid_client (client_id={client_id!r})",
+            )
+        redirect_uri = arg("redirect_uri") or ""
+        allowed = (
+            redirect_uri in self.redirect_uris
+            if self.redirect_uris is not None
+            else is_loopback_uri(redirect_uri)
+        )
+        if not allowed:
+            return html_response(
+                400,
+                "Access blocked: This app's request is invalid",
+                f"Error 400: redirect_uri_mismatch ({redirect_uri!r} is not registered for this client)",
+            )
+        if arg("response_type") != "code":
+            return html_response(400, "Error 400: invalid_request", "response_type must be 'code'")
+        requested = [s for s in (arg("scope") or "").split() if s]
+        if not requested:
+            return html_response(400, "Error 400: invalid_request", "Missing required parameter: scope")
+        challenge = arg("code_challenge")
+        method = arg("code_challenge_method") or "plain"
+        if challenge is not None and method not in ("S256", "plain"):
+            return html_response(400, "Error 400: invalid_request", "Invalid code_challenge_method")
+        state = arg("state")
+        mode = self.consent.mode
+        if mode not in CONSENT_MODES:
+            return html_response(500, "Stand-in misconfigured", f"unknown consent mode {mode!r}")
+        if mode == "deny":
+            return redirect(_with_query(redirect_uri, [("error", "access_denied"), ("state", state)]))
+        hint = (arg("login_hint") or "").strip().lower()
+        email = hint if "@" in hint else self.consent.default_email.strip().lower()
+        scopes = expand_scopes(requested)
+        if mode == "grant_without_calendar":
+            scopes = tuple(s for s in scopes if s in IDENTITY_SCOPES)
+        with self._lock:
+            if (arg("include_granted_scopes") or "").lower() == "true":
+                scopes = expand_scopes([*scopes, *self._granted.get(email, ())])
+            self._granted[email] = expand_scopes([*self._granted.get(email, ()), *scopes])
+            code = "4/0" + secrets.token_urlsafe(40)
+            self._codes[code] = _Code(
+                client_id=client_id,
+                redirect_uri=redirect_uri,
+                email=email,
+                scopes=scopes,
+                challenge=challenge,
+                challenge_method=method,
+                offline=(arg("access_type") or "online") == "offline",
+                expires_at=self._clock() + CODE_TTL,
+            )
+        params = [
+            ("state", state),
+            ("code", code),
+            ("scope", " ".join(scopes)),
+            ("authuser", "0"),
+            ("prompt", "consent"),
+        ]
+        return redirect(_with_query(redirect_uri, params))
+
+    # --- POST /token ----------------------------------------------------------------------------
+
+    def token(self, request: Request) -> Response:
+        if request.method != "POST":
+            return _token_error(405, "invalid_request", "Method not allowed: use POST")
+        form = request.form()
+        client_id, client_secret = form.get("client_id"), form.get("client_secret")
+        basic = _basic_credentials(request.headers.get("authorization"))
+        if basic is not None:
+            client_id, client_secret = basic
+        if client_id != self.client_id:
+            return _token_error(401, "invalid_client", "The OAuth client was not found.")
+        if client_secret != self.client_secret:
+            return _token_error(401, "invalid_client", "Unauthorized")
+        grant_type = form.get("grant_type")
+        if grant_type == "authorization_code":
+            return self._exchange_code(form)
+        if grant_type == "refresh_token":
+            return self._refresh_access(form)
+        return _token_error(400, "unsupported_grant_type", f"Invalid grant_type: {grant_type or ''}")
+
+    def _exchange_code(self, form: dict[str, str]) -> Response:
+        with self._lock:
+            code = self._codes.pop(form.get("code") or "", None)  # single use, even on failure
+            if code is None or code.expires_at <= self._clock():
+                return _token_error(400, "invalid_grant", EXPIRED_OR_REVOKED)
+            if code.client_id != self.client_id:
+                return _token_error(400, "invalid_grant", "Bad Request")
+            if form.get("redirect_uri") != code.redirect_uri:
+                return _token_error(400, "redirect_uri_mismatch", "Bad Request")
+            if code.challenge is not None:
+                verifier = form.get("code_verifier")
+                if not verifier:
+                    return _token_error(400, "invalid_grant", "Missing code verifier.")
+                expected = pkce_s256(verifier) if code.challenge_method == "S256" else verifier
+                if not secrets.compare_digest(expected, code.challenge):
+                    return _token_error(400, "invalid_grant", "Invalid code verifier.")
+            refresh = (
+                self._new_refresh_token(code.client_id, code.email, code.scopes) if code.offline else None
+            )
+            return json_response(
+                200, self._token_payload(code.email, code.scopes, refresh, with_refresh=True)
+            )
+
+    def _refresh_access(self, form: dict[str, str]) -> Response:
+        with self._lock:
+            grant = self._refresh.get(form.get("refresh_token") or "")
+            if grant is None or grant.revoked:
+                return _token_error(400, "invalid_grant", EXPIRED_OR_REVOKED)
+            if grant.client_id != self.client_id:
+                return _token_error(400, "unauthorized_client", "Unauthorized")
+            return json_response(200, self._token_payload(grant.email, grant.scopes, grant.token))
+
+    def _token_payload(
+        self, email: str, scopes: tuple[str, ...], refresh_token: str | None, with_refresh: bool = False
+    ) -> dict[str, object]:
+        now = self._clock()
+        access = "ya29.a0" + secrets.token_urlsafe(48)
+        self._access[access] = AccessGrant(
+            token=access,
+            client_id=self.client_id,
+            email=email,
+            scopes=scopes,
+            expires_at=now + timedelta(seconds=self.access_token_ttl_s),
+            refresh_token=refresh_token,
+        )
+        if refresh_token is not None:
+            self._refresh[refresh_token].access_tokens.add(access)
+        payload: dict[str, object] = {
+            "access_token": access,
+            "expires_in": self.access_token_ttl_s,
+            "scope": token_scope_string(scopes),
+            "token_type": "Bearer",
+        }
+        if with_refresh and refresh_token is not None:
+            payload["refresh_token"] = refresh_token
+        if OPENID in scopes:
+            payload["id_token"] = self._id_token(email, scopes, access, now)
+        return payload
+
+    def _id_token(self, email: str, scopes: tuple[str, ...], access: str, now: datetime) -> str:
+        header = {"alg": "RS256", "kid": "calsync-standin", "typ": "JWT"}
+        issued = int(now.timestamp())
+        claims: dict[str, object] = {
+            "iss": ISSUER,
+            "azp": self.client_id,
+            "aud": self.client_id,
+            "sub": google_subject(email),
+            "at_hash": _b64url(hashlib.sha256(access.encode()).digest()[:16]),
+            "iat": issued,
+            "exp": issued + 3600,
+        }
+        if EMAIL in scopes or USERINFO_EMAIL in scopes:
+            claims["email"] = email
+            claims["email_verified"] = True
+        segments = [
+            _b64url(json.dumps(header, separators=(",", ":")).encode()),
+            _b64url(json.dumps(claims, separators=(",", ":")).encode()),
+            _b64url(b"calsync-standin-unsigned-" + secrets.token_bytes(16)),
+        ]
+        return ".".join(segments)
+
+    def _new_refresh_token(self, client_id: str, email: str, scopes: tuple[str, ...]) -> str:
+        token = "1//0" + secrets.token_urlsafe(64)
+        self._refresh[token] = RefreshGrant(token, client_id, email, scopes, self._clock())
+        live = [g for g in self._refresh.values() if not g.revoked and g.email == email]
+        live.sort(key=lambda g: g.issued_at)
+        for oldest in live[: max(0, len(live) - MAX_REFRESH_TOKENS_PER_ACCOUNT)]:
+            self._revoke_grant(oldest)
+        return token
+
+    def _revoke_grant(self, grant: RefreshGrant) -> None:
+        grant.revoked = True
+        for access in grant.access_tokens:
+            if access in self._access:
+                self._access[access].revoked = True
+
+    # --- POST /revoke ---------------------------------------------------------------------------
+
+    def revoke(self, request: Request) -> Response:
+        token = request.form().get("token") or request.arg("token") or ""
+        with self._lock:
+            refresh = self._refresh.get(token)
+            if refresh is not None and not refresh.revoked:
+                self._revoke_grant(refresh)
+                return json_response(200, {})
+            access = self._access.get(token)
+            if access is not None and not access.revoked:
+                access.revoked = True
+                if access.refresh_token and access.refresh_token in self._refresh:
+                    self._revoke_grant(self._refresh[access.refresh_token])
+                return json_response(200, {})
+        return _token_error(400, "invalid_token", "Token expired or revoked")
+
+
+def _basic_credentials(header: str | None) -> tuple[str, str] | None:
+    if not header or not header.lower().startswith("basic "):
+        return None
+    from urllib.parse import unquote_plus
+
+    try:
+        decoded = base64.b64decode(header[6:].strip()).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    user, _, password = decoded.partition(":")
+    return unquote_plus(user), unquote_plus(password)
+
+
+def _with_query(uri: str, params: list[tuple[str, str | None]]) -> str:
+    parts = urlsplit(uri)
+    extra = urlencode([(k, v) for k, v in params if v is not None])
+    query = f"{parts.query}&{extra}" if parts.query else extra
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def oauth_fault_response(service: str, status: int, reason: str | None) -> Response:
+    """Google's answer for an injected fault on an OAuth endpoint."""
+    if service == "auth":
+        return html_response(status, f"Error {status}", reason or "The server encountered an error.")
+    defaults = {
+        400: ("invalid_grant", EXPIRED_OR_REVOKED),
+        401: ("invalid_client", "Unauthorized"),
+        429: ("rate_limit_exceeded", "Rate limit exceeded."),
+        500: ("internal_failure", "Backend Error"),
+        503: ("temporarily_unavailable", "The service is currently unavailable."),
+    }
+    error, description = defaults.get(status, ("server_error", "Error"))
+    if service == "revoke" and status == 400:
+        error, description = "invalid_token", "Token expired or revoked"
+    return _token_error(status, reason or error, description)
