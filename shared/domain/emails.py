@@ -32,7 +32,8 @@ def is_valid_email(email: str) -> bool:
 
 def email_domain(email: str) -> str:
     """The part after the last `@` of a normalised email ("" when there is none)."""
-    return email.rpartition("@")[2]
+    _, at, domain = email.rpartition("@")
+    return domain if at else ""
 
 
 def normalize_domain(raw: str) -> str:
