@@ -73,3 +73,33 @@ def reset() -> None:
     """Forget every cached client (tests, after changing the environment)."""
     for factory in _FACTORIES:
         factory.cache_clear()
+
+
+# --- Firestore stores (shared.adapters.firestore_store) ---------------------------------------
+
+
+@register
+@functools.cache
+def directory_store() -> Any:
+    """`DirectoryStore` (+ the directory reads and writes of `calsync import`)."""
+    from shared.adapters.firestore_store import FirestoreDirectoryStore
+
+    return FirestoreDirectoryStore(firestore_client())
+
+
+@register
+@functools.cache
+def member_store() -> Any:
+    """`MemberStore` (+ `list_members` for `calsync status`)."""
+    from shared.adapters.firestore_store import FirestoreMemberStore
+
+    return FirestoreMemberStore(firestore_client())
+
+
+@register
+@functools.cache
+def meeting_store() -> Any:
+    """`MeetingStore` (+ `list_interactions` for `calsync interactions`)."""
+    from shared.adapters.firestore_store import FirestoreMeetingStore
+
+    return FirestoreMeetingStore(firestore_client())
