@@ -1,0 +1,173 @@
+"""Refresh tokens in Secret Manager (the `TokenVault` port): one secret per member.
+
+Secret id: `calsync-rt-` + sha256(tenantId + "\\x1f" + memberId) hex[:40] (docs/architecture.md),
+labelled `calsync-tenant` / `calsync-member`. Storing adds a version (creating the secret when it
+does not exist yet, tolerating a concurrent create) and then destroys every older version, so at
+most one version is ever ENABLED. Destroying destroys every version and deletes the secret.
+
+Errors: 404 -> NotFound (reading only; elsewhere missing is success), 429/5xx/timeouts/network ->
+TransientError, anything else -> PermanentError. Payloads never appear in messages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+from typing import Any
+
+from shared.errors import NotFound, PermanentError, TransientError
+
+SECRET_PREFIX = "calsync-rt-"  # noqa: S105 - a name prefix, not a secret
+_TIMEOUT_S = 30.0
+_LABEL_MAX = 63
+
+
+def secret_id(tenant_id: str, member_id: str) -> str:
+    """The id of the member's secret (stable: a reconnect adds a version to the same secret)."""
+    digest = hashlib.sha256(f"{tenant_id}\x1f{member_id}".encode()).hexdigest()
+    return SECRET_PREFIX + digest[:40]
+
+
+def _label(value: str) -> str:
+    cleaned = re.sub(r"[^a-z0-9_-]", "_", value.lower())[:_LABEL_MAX]
+    return cleaned or "_"
+
+
+class SecretManagerTokenVault:
+    """`TokenVault` over google-cloud-secret-manager (REST transport; see shared.bootstrap)."""
+
+    def __init__(self, client: Any, project: str, timeout_s: float = _TIMEOUT_S) -> None:
+        self._client = client
+        self._project = project
+        self._timeout_s = timeout_s
+
+    def _secret_name(self, tenant_id: str, member_id: str) -> str:
+        return f"projects/{self._project}/secrets/{secret_id(tenant_id, member_id)}"
+
+    def read(self, tenant_id: str, member_id: str) -> str:
+        """The latest version's token. Raises NotFound (no secret, or its latest version is
+        destroyed or disabled), TransientError, PermanentError."""
+        from google.api_core import exceptions
+
+        name = f"{self._secret_name(tenant_id, member_id)}/versions/latest"
+        try:
+            response = self._client.access_secret_version(name=name, timeout=self._timeout_s)
+        except (exceptions.NotFound, exceptions.FailedPrecondition):
+            raise NotFound(
+                f"no refresh token stored for member {member_id!r} of tenant {tenant_id!r}"
+            ) from None
+        except _sdk_errors() as error:
+            raise _translate(error, "reading the refresh token") from None
+        return bytes(response.payload.data).decode("utf-8")
+
+    def store(self, tenant_id: str, member_id: str, refresh_token: str) -> None:
+        """Add the token as a new version (creating the secret if needed), then destroy every
+        older version. If the older versions cannot be destroyed, the new version is destroyed
+        again (best effort) so a failed store leaves no extra live token behind.
+        Raises TransientError, PermanentError."""
+        from google.api_core import exceptions
+
+        secret = self._secret_name(tenant_id, member_id)
+        payload = {"data": refresh_token.encode("utf-8")}
+        try:
+            try:
+                version = self._client.add_secret_version(
+                    parent=secret, payload=payload, timeout=self._timeout_s
+                )
+            except exceptions.NotFound:
+                self._create_secret(tenant_id, member_id)
+                version = self._client.add_secret_version(
+                    parent=secret, payload=payload, timeout=self._timeout_s
+                )
+        except _sdk_errors() as error:
+            raise _translate(error, "storing the refresh token") from None
+        try:
+            self._destroy_versions(secret, keep=version.name)
+        except Exception:
+            with contextlib.suppress(Exception):  # the first failure is the one to report
+                self._destroy_version(version.name)
+            raise
+
+    def destroy(self, tenant_id: str, member_id: str) -> None:
+        """Destroy every version, then delete the secret; a missing secret is success.
+        Raises TransientError, PermanentError."""
+        from google.api_core import exceptions
+
+        secret = self._secret_name(tenant_id, member_id)
+        self._destroy_versions(secret, keep=None)
+        try:
+            self._client.delete_secret(name=secret, timeout=self._timeout_s)
+        except exceptions.NotFound:
+            return
+        except _sdk_errors() as error:
+            raise _translate(error, "deleting the secret") from None
+
+    def _create_secret(self, tenant_id: str, member_id: str) -> None:
+        from google.api_core import exceptions
+
+        try:
+            self._client.create_secret(
+                parent=f"projects/{self._project}",
+                secret_id=secret_id(tenant_id, member_id),
+                secret={
+                    "replication": {"automatic": {}},
+                    "labels": {"calsync-tenant": _label(tenant_id), "calsync-member": _label(member_id)},
+                },
+                timeout=self._timeout_s,
+            )
+        except exceptions.Conflict:  # created meanwhile by a concurrent store: fine
+            return
+
+    def _destroy_versions(self, secret: str, keep: str | None) -> None:
+        from google.api_core import exceptions
+        from google.cloud import secretmanager
+
+        destroyed = secretmanager.SecretVersion.State.DESTROYED
+        try:
+            versions = list(self._client.list_secret_versions(parent=secret, timeout=self._timeout_s))
+        except exceptions.NotFound:
+            return
+        except _sdk_errors() as error:
+            raise _translate(error, "listing secret versions") from None
+        for version in versions:
+            if version.name != keep and version.state != destroyed:
+                self._destroy_version(version.name)
+
+    def _destroy_version(self, name: str) -> None:
+        from google.api_core import exceptions
+
+        try:
+            self._client.destroy_secret_version(name=name, timeout=self._timeout_s)
+        except (exceptions.NotFound, exceptions.FailedPrecondition):
+            return  # gone, or destroyed already
+        except _sdk_errors() as error:
+            raise _translate(error, "destroying a secret version") from None
+
+
+def _sdk_errors() -> tuple[type[BaseException], ...]:
+    """What the Secret Manager client raises: API errors, retry give-ups, transport errors."""
+    import requests
+    from google.api_core import exceptions
+
+    return (exceptions.GoogleAPIError, requests.RequestException, OSError)
+
+
+def _translate(error: BaseException, doing: str) -> Exception:
+    """A Secret Manager / transport error as one of our kinds (no payloads in the message)."""
+    from google.api_core import exceptions
+
+    if isinstance(error, TransientError | PermanentError):
+        return error
+    if isinstance(error, exceptions.RetryError | exceptions.DeadlineExceeded | exceptions.TooManyRequests):
+        return TransientError(f"Secret Manager unavailable while {doing}: {type(error).__name__}")
+    if isinstance(error, exceptions.GoogleAPICallError):
+        code = error.code if isinstance(error.code, int) else 0
+        if code >= 500 or code in (408, 429) or isinstance(error, exceptions.ServerError):
+            return TransientError(f"Secret Manager answered {code or type(error).__name__} while {doing}")
+        return PermanentError(f"Secret Manager refused {doing}: {type(error).__name__}")
+    import requests
+
+    if isinstance(error, requests.RequestException | ConnectionError | TimeoutError):
+        return TransientError(f"Secret Manager could not be reached while {doing}: {type(error).__name__}")
+    return PermanentError(f"unexpected error while {doing}: {type(error).__name__}")

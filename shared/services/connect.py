@@ -1,0 +1,374 @@
+"""Connecting and disconnecting calendars (SPEC §5): signed links, the OAuth consent, the
+callback, disconnect and `set-token`.
+
+Use cases, each reading through ports and deciding in plain code:
+
+- `start_connect(link params)` -> Google's consent URL: the link proves who the member is; a
+  fresh random `state` (single use, 10 minutes) is stored server-side, bound to the tenant, the
+  member and the PKCE verifier, under sha256(state).
+- `complete_connect(callback params)` -> CallbackOutcome. Nothing is written for a missing,
+  unknown, expired or used state, or a missing code (ConsentError). The code is exchanged
+  before the state is consumed, so a token endpoint failure leaves the state usable for a
+  retry; the state is then consumed atomically (one winner), the granted scopes are checked,
+  the refresh token stored (Secret Manager failure: the member is not touched), and only then
+  the member marked connected and a first sync queued.
+- `disconnect(tenant, member)`: revoke at Google (already revoked is fine), destroy the secret,
+  mark `disconnected`. A failure before the end changes nothing the retry cannot finish.
+- `set_token(tenant, member, token)`: store as the callback does; `googleEmail` is left for the
+  first sync to fill in.
+
+What raises what: LinkError / ConsentError / InvalidInput (bad request: 4xx, no change),
+NotFound (unknown member), TransientError (Google or Firestore unavailable: retry later),
+PermanentError (misconfiguration), from the ports as documented there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+from shared.domain import links
+from shared.domain.links import LinkClaims, LinkPurpose
+from shared.domain.models import ConnectionStatus, Member
+from shared.errors import InvalidInput, NotFound, TransientError
+from shared.logs import get_logger
+from shared.services.ports import Clock, JobPublisher, MemberStore, SyncJob, TokenVault
+
+CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar.events.readonly"
+STATE_TTL = timedelta(minutes=10)
+_MAX_STATE_LENGTH = 256
+_MAX_CODE_LENGTH = 2048
+_MAX_REFRESH_TOKEN_BYTES = 64 * 1024  # Secret Manager's payload limit
+
+DENIED_MESSAGE = "Google consent was declined (access_denied): calendar not connected"
+SCOPE_MISSING_MESSAGE = (
+    "Calendar access was not granted (the calendar permission was unticked on Google's consent "
+    "screen): calendar not connected; open the connect link again and allow calendar access"
+)
+# Cursor fields that belong to one Google account's calendar: reset when the account changes.
+_CURSOR_RESET: dict[str, Any] = {
+    "sync_token": None,
+    "page_token": None,
+    "listing_full": False,
+    "listing_time_min": None,
+}
+
+
+# --- ports of this use case ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PendingConsent:
+    """A consent started by `oauth_connect` and not yet completed (`oauthStates/{sha256(state)}`)."""
+
+    tenant_id: str
+    member_id: str
+    code_verifier: str = field(repr=False)
+    created_at: datetime
+    expires_at: datetime
+    consumed_at: datetime | None = None
+    version: object | None = field(default=None, compare=False)  # store's opaque version
+
+
+class OAuthStateStore(Protocol):
+    def create(self, state_key: str, pending: PendingConsent) -> None:
+        """Store a new pending consent. Raises TransientError."""
+        ...
+
+    def get(self, state_key: str) -> PendingConsent | None:
+        """The pending consent (consumed or not), or None if unknown. Raises TransientError."""
+        ...
+
+    def consume(self, state_key: str, pending: PendingConsent, now: datetime) -> bool:
+        """Mark it used if unchanged since read; False if someone else consumed it first.
+        Raises TransientError."""
+        ...
+
+
+@dataclass(frozen=True)
+class OAuthGrant:
+    """What a successful code exchange yields (no access token: it is not needed)."""
+
+    refresh_token: str = field(repr=False)
+    granted_scopes: frozenset[str]
+    email: str | None  # the Google account from the id_token (normalised), if any
+
+
+class OAuthProvider(Protocol):
+    def authorization_url(self, state: str, code_verifier: str, login_hint: str) -> str:
+        """The consent URL (scopes, offline access, prompt=consent, PKCE S256)."""
+        ...
+
+    def exchange_code(self, code: str, code_verifier: str) -> OAuthGrant:
+        """Raises InvalidInput (code refused), TransientError, PermanentError."""
+        ...
+
+    def revoke(self, refresh_token: str) -> None:
+        """Already revoked is success. Raises TransientError, PermanentError."""
+        ...
+
+
+# --- outcomes and errors ------------------------------------------------------------------------
+
+
+class ConsentErrorKind(StrEnum):
+    MISSING_STATE = "missing_state"
+    UNKNOWN_STATE = "unknown_state"
+    EXPIRED_STATE = "expired_state"
+    USED_STATE = "used_state"
+    MISSING_CODE = "missing_code"
+
+
+class ConsentError(InvalidInput):
+    """The callback request cannot be trusted or completed; nothing was changed."""
+
+    def __init__(self, kind: ConsentErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class CallbackResult(StrEnum):
+    CONNECTED = "connected"
+    DENIED = "denied"  # the member declined (access_denied) or Google reported another error
+    SCOPE_MISSING = "scope_missing"
+
+
+@dataclass(frozen=True)
+class CallbackOutcome:
+    result: CallbackResult
+    tenant_id: str
+    member_id: str
+    google_email: str | None = None
+    first_sync_queued: bool = False
+
+
+def state_key(state: str) -> str:
+    """The id of the state's document: the raw state never reaches Firestore."""
+    return hashlib.sha256(state.encode("utf-8")).hexdigest()
+
+
+def connected_changes(member: Member, google_email: str | None, now: datetime) -> dict[str, Any]:
+    """The `calendar` fields of a fresh connection. The sync cursor is kept only when the
+    Google account is known to be the same one it was built from."""
+    changes: dict[str, Any] = {
+        "status": ConnectionStatus.CONNECTED,
+        "google_email": google_email,
+        "connected_at": now,
+        "last_error": None,
+        "consecutive_failures": 0,
+        "next_sync_at": now,
+    }
+    if google_email is None or member.calendar.google_email != google_email:
+        changes.update(_CURSOR_RESET)
+    return changes
+
+
+# --- the service --------------------------------------------------------------------------------
+
+
+class ConnectService:
+    def __init__(
+        self,
+        *,
+        members: MemberStore,
+        states: OAuthStateStore,
+        vault: TokenVault,
+        oauth: OAuthProvider,
+        jobs: JobPublisher | None,
+        clock: Clock,
+        link_key: str,
+        state_ttl: timedelta = STATE_TTL,
+    ) -> None:
+        self._members = members
+        self._states = states
+        self._vault = vault
+        self._oauth = oauth
+        self._jobs = jobs
+        self._clock = clock
+        self._link_key = link_key
+        self._state_ttl = state_ttl
+        self._log = get_logger(component="connect")
+
+    # links -----------------------------------------------------------------------------------
+
+    def signed_link(
+        self, purpose: LinkPurpose, tenant_id: str, member_id: str, base_url: str, ttl: timedelta
+    ) -> str:
+        """A signed link for an existing member. Raises NotFound, TransientError."""
+        self._members.get_member(tenant_id, member_id)
+        params = links.sign_link(self._link_key, purpose, tenant_id, member_id, self._clock.now() + ttl)
+        return links.link_url(base_url, params)
+
+    def verify_link(self, purpose: LinkPurpose, params: Mapping[str, str]) -> tuple[LinkClaims, Member]:
+        """The claims of a valid link and its member. Raises LinkError, NotFound, TransientError."""
+        claims = links.verify_link(self._link_key, purpose, params, self._clock.now())
+        return claims, self._members.get_member(claims.tenant_id, claims.member_id)
+
+    # connect ---------------------------------------------------------------------------------
+
+    def start_connect(self, params: Mapping[str, str]) -> str:
+        """Verify a connect link and start a consent: Google's consent URL to redirect to.
+        Raises LinkError, NotFound, TransientError."""
+        claims, member = self.verify_link(LinkPurpose.CONNECT, params)
+        now = self._clock.now()
+        state = secrets.token_urlsafe(32)  # 256 bits
+        verifier = secrets.token_urlsafe(64)  # 86 chars of [A-Za-z0-9_-] (RFC 7636: 43..128)
+        pending = PendingConsent(
+            tenant_id=claims.tenant_id,
+            member_id=claims.member_id,
+            code_verifier=verifier,
+            created_at=now,
+            expires_at=now + self._state_ttl,
+        )
+        self._states.create(state_key(state), pending)
+        self._log.info("oauth consent started", tenant_id=claims.tenant_id, member_id=claims.member_id)
+        return self._oauth.authorization_url(state, verifier, member.email)
+
+    def complete_connect(self, params: Mapping[str, str]) -> CallbackOutcome:
+        """Finish a consent from Google's redirect (`state`, `code` or `error`).
+        Raises ConsentError and InvalidInput (nothing changed), NotFound, TransientError."""
+        state = params.get("state") or ""
+        if not state:
+            raise ConsentError(ConsentErrorKind.MISSING_STATE, "The sign-in response has no state.")
+        pending = self._pending(state)
+        tenant_id, member_id = pending.tenant_id, pending.member_id
+        log = self._log.bind(tenant_id=tenant_id, member_id=member_id)
+        error = params.get("error")
+        code = params.get("code") or ""
+        if not error and not code:
+            raise ConsentError(
+                ConsentErrorKind.MISSING_CODE, "The sign-in response has no authorization code."
+            )
+        member = self._members.get_member(tenant_id, member_id)
+
+        if error:
+            self._consume(state, pending)
+            reason = _safe_error_code(error)
+            message = (
+                DENIED_MESSAGE
+                if reason == "access_denied"
+                else f"Google reported {reason}: calendar not connected"
+            )
+            self._members.update_calendar(tenant_id, member_id, {"last_error": message})
+            log.warning("oauth consent not given", error=reason)
+            return CallbackOutcome(CallbackResult.DENIED, tenant_id, member_id)
+
+        if len(code) > _MAX_CODE_LENGTH:
+            raise InvalidInput("The authorization code is malformed.")
+        # Exchange first: a token endpoint failure (TransientError) or a refused code
+        # (InvalidInput) leaves the state as it was, so nothing changes and a retry can work.
+        grant = self._oauth.exchange_code(code, pending.code_verifier)
+        self._consume(state, pending)
+        if CALENDAR_SCOPE not in grant.granted_scopes:
+            self._members.update_calendar(tenant_id, member_id, {"last_error": SCOPE_MISSING_MESSAGE})
+            log.warning("oauth consent without calendar scope")
+            return CallbackOutcome(CallbackResult.SCOPE_MISSING, tenant_id, member_id, grant.email)
+
+        self._vault.store(tenant_id, member_id, grant.refresh_token)
+        now = self._clock.now()
+        self._members.update_calendar(tenant_id, member_id, connected_changes(member, grant.email, now))
+        queued = self._queue_first_sync(tenant_id, member_id)
+        account_changed = member.calendar.google_email != grant.email
+        log.info("member connected", account_changed=account_changed, first_sync_queued=queued)
+        return CallbackOutcome(CallbackResult.CONNECTED, tenant_id, member_id, grant.email, queued)
+
+    def _pending(self, state: str) -> PendingConsent:
+        unknown = ConsentError(
+            ConsentErrorKind.UNKNOWN_STATE, "This sign-in is unknown: open your connect link again."
+        )
+        if len(state) > _MAX_STATE_LENGTH:
+            raise unknown
+        pending = self._states.get(state_key(state))
+        if pending is None:
+            raise unknown
+        if pending.consumed_at is not None:
+            self._log.warning("oauth state reused", tenant_id=pending.tenant_id, member_id=pending.member_id)
+            raise ConsentError(
+                ConsentErrorKind.USED_STATE,
+                "This sign-in was already completed: open your connect link again.",
+            )
+        if self._clock.now() >= pending.expires_at:
+            raise ConsentError(
+                ConsentErrorKind.EXPIRED_STATE,
+                "This sign-in took too long and expired: open your connect link again.",
+            )
+        return pending
+
+    def _consume(self, state: str, pending: PendingConsent) -> None:
+        if not self._states.consume(state_key(state), pending, self._clock.now()):
+            self._log.warning("oauth state reused", tenant_id=pending.tenant_id, member_id=pending.member_id)
+            raise ConsentError(
+                ConsentErrorKind.USED_STATE,
+                "This sign-in was already completed: open your connect link again.",
+            )
+
+    def _queue_first_sync(self, tenant_id: str, member_id: str) -> bool:
+        """Best effort: the member is due now anyway (`next_sync_at`), so the scheduler's next
+        run picks it up if this publish fails."""
+        if self._jobs is None:
+            return False
+        try:
+            self._jobs.publish([SyncJob(tenant_id, member_id, "connected")])
+        except TransientError as error:
+            self._log.warning(
+                "first sync not queued; the scheduler will pick the member up",
+                tenant_id=tenant_id,
+                member_id=member_id,
+                error=str(error),
+            )
+            return False
+        return True
+
+    # disconnect and set-token ------------------------------------------------------------------
+
+    def disconnect(self, tenant_id: str, member_id: str) -> None:
+        """Revoke the member's consent at Google, destroy its secret, mark it `disconnected`
+        (interactions stay). Idempotent: after a failure, running it again finishes the job.
+        Raises NotFound (unknown member), TransientError, PermanentError."""
+        self._members.get_member(tenant_id, member_id)
+        try:
+            token: str | None = self._vault.read(tenant_id, member_id)
+        except NotFound:
+            token = None
+        if token:
+            self._oauth.revoke(token)
+        self._vault.destroy(tenant_id, member_id)
+        self._members.update_calendar(
+            tenant_id,
+            member_id,
+            {
+                "status": ConnectionStatus.DISCONNECTED,
+                "last_error": None,
+                "consecutive_failures": 0,
+                "next_sync_at": None,
+            },
+        )
+        self._log.info("member disconnected", tenant_id=tenant_id, member_id=member_id, revoked=bool(token))
+
+    def set_token(self, tenant_id: str, member_id: str, refresh_token: str) -> bool:
+        """Store a refresh token as the callback does and mark the member connected now
+        (Google account unknown until the first sync: the cursor is reset). Returns whether the
+        first sync was queued. Raises InvalidInput, NotFound, TransientError."""
+        token = refresh_token.strip()
+        if not token or any(c.isspace() for c in token) or len(token.encode()) > _MAX_REFRESH_TOKEN_BYTES:
+            raise InvalidInput("the refresh token must be one non-empty line without spaces")
+        member = self._members.get_member(tenant_id, member_id)
+        self._vault.store(tenant_id, member_id, token)
+        self._members.update_calendar(
+            tenant_id, member_id, connected_changes(member, None, self._clock.now())
+        )
+        queued = self._queue_first_sync(tenant_id, member_id)
+        self._log.info(
+            "refresh token set", tenant_id=tenant_id, member_id=member_id, first_sync_queued=queued
+        )
+        return queued
+
+
+def _safe_error_code(value: str) -> str:
+    cleaned = "".join(c for c in value if c.isalnum() or c in "_-.")[:40]
+    return cleaned or "an error"
