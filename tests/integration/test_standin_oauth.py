@@ -14,6 +14,7 @@ from google.auth import jwt
 from google.auth.exceptions import RefreshError
 from google.oauth2.credentials import Credentials
 from google_auth_oauthlib.flow import Flow
+from oauthlib.oauth2.rfc6749.errors import InvalidClientError, InvalidGrantError
 
 from shared.sandbox.google_standin import GoogleStandIn
 
@@ -114,7 +115,7 @@ def test_code_is_single_use(standin: GoogleStandIn) -> None:
     url, _ = flow.authorization_url(access_type="offline", prompt="consent")
     code = consent(url)["code"]
     flow.fetch_token(code=code)
-    with pytest.raises(Exception, match="invalid_grant"):
+    with pytest.raises(InvalidGrantError):
         flow.fetch_token(code=code)
 
 
@@ -124,7 +125,7 @@ def test_wrong_code_verifier_is_invalid_grant(standin: GoogleStandIn) -> None:
     url, _ = flow.authorization_url(access_type="offline", prompt="consent")
     code = consent(url)["code"]
     flow.code_verifier = "x" * 64  # not the verifier the challenge was made from
-    with pytest.raises(Exception, match="invalid_grant"):
+    with pytest.raises(InvalidGrantError):
         flow.fetch_token(code=code)
 
 
@@ -132,7 +133,7 @@ def test_wrong_code_verifier_is_invalid_grant(standin: GoogleStandIn) -> None:
 def test_wrong_client_secret_is_invalid_client(standin: GoogleStandIn) -> None:
     flow = make_flow(standin, client_secret="not-the-secret")
     url, _ = flow.authorization_url(access_type="offline", prompt="consent")
-    with pytest.raises(Exception, match="invalid_client"):
+    with pytest.raises(InvalidClientError):
         flow.fetch_token(code=consent(url)["code"])
 
 
