@@ -4,3 +4,125 @@ Each one is short: decode the request or event -> get dependencies from `shared.
 call one service -> map the outcome to an HTTP status or an acknowledgement. A returned value
 acknowledges; a raised exception answers 500 and makes Pub/Sub redeliver.
 """
+
+import functions_framework
+
+
+# --- schedule_sync: Cloud Scheduler -> one sync job per due member over Pub/Sub (SPEC §4) -------
+
+
+@functions_framework.http
+def schedule_sync(request):  # type: ignore[no-untyped-def]
+    """Fan out sync jobs. Cloud Scheduler calls it (POST, or GET); answers `{"published": N}`,
+    or 503 when Firestore or Pub/Sub failed (the next scheduler run tries again)."""
+    import time
+
+    from shared import bootstrap
+    from shared.adapters.clock import SystemClock
+    from shared.errors import TransientError
+    from shared.logs import get_logger
+    from shared.services.schedule import schedule_sync as fan_out
+
+    if request.method not in ("GET", "POST"):
+        return {"error": "method not allowed"}, 405, {"Allow": "GET, POST"}
+    log = get_logger(function="schedule_sync")
+    started = time.monotonic()
+    try:
+        result = fan_out(bootstrap.member_store(), bootstrap.job_publisher(), SystemClock().now())
+    except TransientError as error:
+        log.error(
+            "fan-out failed; the next scheduler run retries",
+            error_kind=type(error).__name__,
+            error=str(error),
+            elapsed_ms=round((time.monotonic() - started) * 1000),
+        )
+        return {"error": "temporarily unavailable, retry later"}, 503
+    log.info("fan-out done", **result, elapsed_ms=round((time.monotonic() - started) * 1000))
+    return result, 200
+
+
+# --- OAuth: oauth_connect, oauth_callback, oauth_disconnect (SPEC §5; shared.services.connect) --
+
+def _oauth_respond(page):  # type: ignore[no-untyped-def]
+    import flask
+
+    response = flask.Response(page.body, status=page.status, content_type=page.content_type)
+    response.headers.update(page.headers)
+    return response
+
+
+def _oauth_run(function: str, action):  # type: ignore[no-untyped-def]
+    """Run one use case; every error becomes a small page (4xx: nothing changed; 5xx logged)."""
+    from shared import bootstrap
+    from shared.errors import CalsyncError, InvalidInput, NotFound
+    from shared.logs import get_logger
+    from shared.services import connect_pages
+
+    log = get_logger(function=function)
+    try:
+        return _oauth_respond(action(bootstrap.connect_service()))
+    except (InvalidInput, NotFound) as error:
+        log.warning("request refused", error_kind=type(error).__name__, reason=getattr(error, "kind", None))
+        return _oauth_respond(connect_pages.page_for_error(error))
+    except CalsyncError as error:
+        log.error("request failed", error_kind=type(error).__name__, error=str(error))
+        return _oauth_respond(connect_pages.page_for_error(error))
+    except Exception as error:
+        log.exception("unexpected error", error_kind=type(error).__name__)
+        return _oauth_respond(connect_pages.page_for_error(error))
+
+
+@functions_framework.http
+def oauth_connect(request):  # type: ignore[no-untyped-def]
+    """GET with a signed connect link -> 302 to Google's consent (4xx page for a bad link)."""
+    from shared.services import connect_pages
+
+    if request.method != "GET":
+        return _oauth_respond(connect_pages.method_not_allowed("GET"))
+    params = request.args.to_dict()
+    return _oauth_run("oauth_connect", lambda service: connect_pages.redirect(service.start_connect(params)))
+
+
+@functions_framework.http
+def oauth_callback(request):  # type: ignore[no-untyped-def]
+    """GET from Google's redirect (`state` + `code`, or `error`) -> result page, or a 302 to
+    `CALSYNC_RETURN_URL` once connected."""
+    from shared import bootstrap
+    from shared.services import connect_pages
+
+    if request.method != "GET":
+        return _oauth_respond(connect_pages.method_not_allowed("GET"))
+    params = request.args.to_dict()
+    return _oauth_run(
+        "oauth_callback",
+        lambda service: connect_pages.callback_page(
+            service.complete_connect(params), bootstrap.config().return_url
+        ),
+    )
+
+
+@functions_framework.http
+def oauth_disconnect(request):  # type: ignore[no-untyped-def]
+    """GET with a signed disconnect link -> a confirmation page only (mail scanners prefetch
+    links); its button POSTs the same query string back, and that POST disconnects."""
+    from shared.domain.links import LinkPurpose
+    from shared.services import connect_pages
+
+    params = request.args.to_dict()
+    if request.method == "GET":
+        query = request.query_string.decode("utf-8", "replace")
+
+        def confirm(service):  # type: ignore[no-untyped-def]
+            _, member = service.verify_link(LinkPurpose.DISCONNECT, params)
+            return connect_pages.disconnect_confirmation(query, member.name)
+
+        return _oauth_run("oauth_disconnect", confirm)
+    if request.method == "POST":
+
+        def disconnect(service):  # type: ignore[no-untyped-def]
+            claims, _ = service.verify_link(LinkPurpose.DISCONNECT, params)
+            service.disconnect(claims.tenant_id, claims.member_id)
+            return connect_pages.disconnected()
+
+        return _oauth_run("oauth_disconnect", disconnect)
+    return _oauth_respond(connect_pages.method_not_allowed("GET, POST"))

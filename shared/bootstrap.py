@@ -103,3 +103,91 @@ def meeting_store() -> Any:
     from shared.adapters.firestore_store import FirestoreMeetingStore
 
     return FirestoreMeetingStore(firestore_client())
+
+
+@register
+@functools.cache
+def job_publisher() -> Any:
+    """`JobPublisher` on `CALSYNC_SYNC_TOPIC`; creates the topic when missing against the emulator."""
+    from shared.adapters.pubsub import PubSubJobPublisher
+
+    settings = require("project")
+    return PubSubJobPublisher(
+        publisher_client(),
+        str(settings.project),
+        settings.sync_topic,
+        create_topic=bool(settings.pubsub_emulator_host),
+    )
+
+
+# --- Connecting calendars (shared.services.connect) -------------------------------------------
+
+
+@register
+@functools.cache
+def token_vault() -> Any:
+    """`TokenVault`: refresh tokens in Secret Manager, one secret per member."""
+    from shared.adapters.secrets import SecretManagerTokenVault
+
+    return SecretManagerTokenVault(secret_manager_client(), str(require("project").project))
+
+
+@register
+@functools.cache
+def oauth_state_store() -> Any:
+    """Pending OAuth consents (`oauthStates/{sha256(state)}`)."""
+    from shared.adapters.firestore_oauth_states import FirestoreOAuthStateStore
+
+    return FirestoreOAuthStateStore(firestore_client())
+
+
+@register
+@functools.cache
+def oauth_client() -> Any:
+    """The OAuth web client (consent URL, code exchange, revoke). Requires `config.OAUTH`."""
+    from shared.adapters.oauth import GoogleOAuthClient
+
+    settings = require(*config_module.OAUTH)
+    return GoogleOAuthClient(
+        client_id=settings.required("oauth_client_id"),
+        client_secret=settings.required("oauth_client_secret"),
+        redirect_uri=settings.required("oauth_redirect_uri"),
+        auth_uri=settings.oauth_auth_uri,
+        token_uri=settings.oauth_token_uri,
+        revoke_uri=settings.oauth_revoke_uri,
+    )
+
+
+@register
+@functools.cache
+def revoke_client() -> Any:
+    """An OAuth client good for revoking only (the CLI's `disconnect`: needs no client secret)."""
+    from shared.adapters.oauth import GoogleOAuthClient
+
+    settings = config()
+    return GoogleOAuthClient(
+        client_id=settings.oauth_client_id or "",
+        client_secret=settings.oauth_client_secret or "",
+        redirect_uri=settings.oauth_redirect_uri or "",
+        auth_uri=settings.oauth_auth_uri,
+        token_uri=settings.oauth_token_uri,
+        revoke_uri=settings.oauth_revoke_uri,
+    )
+
+
+def connect_service(*, full_oauth: bool = True) -> Any:
+    """`ConnectService` over the real adapters. `full_oauth=True` (the HTTP entry points) requires
+    all of `config.OAUTH` at once; the CLI asks only for what its subcommand needs."""
+    from shared.adapters.clock import SystemClock
+    from shared.services.connect import ConnectService
+
+    settings = require(*config_module.OAUTH) if full_oauth else require("project")
+    return ConnectService(
+        members=member_store(),
+        states=oauth_state_store(),
+        vault=token_vault(),
+        oauth=oauth_client() if full_oauth else revoke_client(),
+        jobs=job_publisher(),
+        clock=SystemClock(),
+        link_key=settings.link_signing_key or "",
+    )

@@ -1,0 +1,55 @@
+"""The sync job message (docs/architecture.md): UTF-8 JSON, ids only, schema-versioned.
+
+    {"v": 1, "tenantId": "...", "memberId": "...", "reason": "scheduled|connected|continuation|manual"}
+
+`decode_job` raises `InvalidInput` for anything else (bad JSON or UTF-8, unknown `v`, missing or
+non-string ids, unknown reason, oversize): such a message is acknowledged with an error log,
+since redelivering it cannot help.
+"""
+
+from __future__ import annotations
+
+import json
+
+from shared.errors import InvalidInput
+from shared.services.ports import SyncJob
+
+SCHEMA_VERSION = 1
+REASONS = frozenset({"scheduled", "connected", "continuation", "manual"})
+MAX_JOB_BYTES = 4096  # a job is two ids and a word; anything bigger is not ours
+MAX_ID_CHARS = 1500  # Firestore document ids are at most 1,500 bytes
+
+
+def encode_job(job: SyncJob) -> bytes:
+    """The message data for one job (compact UTF-8 JSON)."""
+    return json.dumps(
+        {"v": SCHEMA_VERSION, "tenantId": job.tenant_id, "memberId": job.member_id, "reason": job.reason},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode()
+
+
+def decode_job(data: bytes | str) -> SyncJob:
+    """Parse message data. Raises InvalidInput (never echoing the payload, which may be anything)."""
+    raw = data.encode() if isinstance(data, str) else data
+    if len(raw) > MAX_JOB_BYTES:
+        raise InvalidInput(f"sync job message too large ({len(raw)} bytes, at most {MAX_JOB_BYTES})")
+    try:
+        message = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InvalidInput(f"sync job message is not UTF-8 JSON ({type(error).__name__})") from None
+    if not isinstance(message, dict):
+        raise InvalidInput("sync job message is not a JSON object")
+    version = message.get("v")
+    if version != SCHEMA_VERSION or isinstance(version, bool):
+        raise InvalidInput(f"sync job message has unknown schema version {version!r:.20}")
+    ids = []
+    for name in ("tenantId", "memberId"):
+        value = message.get(name)
+        if not isinstance(value, str) or not value or "/" in value or len(value) > MAX_ID_CHARS:
+            raise InvalidInput(f"sync job message has a missing or malformed {name}")
+        ids.append(value)
+    reason = message.get("reason", "scheduled")
+    if reason not in REASONS:
+        raise InvalidInput("sync job message has an unknown reason")
+    return SyncJob(tenant_id=ids[0], member_id=ids[1], reason=reason)

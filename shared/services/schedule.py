@@ -1,0 +1,31 @@
+"""The fan-out (SPEC §4): one sync job per connected, due member of every tenant.
+
+`schedule_sync` pages through the due members (one cursor-paged collection-group query) and
+publishes while it pages; the publisher batches messages and waits until every publish is
+confirmed. Nothing is read or written per member.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+from shared.services.ports import JobPublisher, MemberStore, SyncJob
+
+DEFAULT_PAGE_SIZE = 1000
+
+
+def schedule_sync(
+    members: MemberStore, publisher: JobPublisher, now: datetime, page_size: int = DEFAULT_PAGE_SIZE
+) -> dict[str, int]:
+    """Publish one `scheduled` job per member due at `now`; returns `{"published": N}`.
+
+    Raises TransientError when Firestore is unavailable or any publish failed: the caller
+    answers 5xx and Cloud Scheduler tries again at its next run. A member published twice
+    (a retried run) is harmless: the worker's lease and idempotent writes absorb it."""
+
+    def jobs() -> Iterator[SyncJob]:
+        for tenant_id, member_id in members.due_members(now, page_size):
+            yield SyncJob(tenant_id=tenant_id, member_id=member_id, reason="scheduled")
+
+    return {"published": publisher.publish(jobs())}
