@@ -42,7 +42,8 @@ class _Internal:
 
 
 _INTERNAL = _Internal()
-_MISSING = object()
+# A cache-miss sentinel of the cached type (compared by identity only).
+_MISSING = UnmatchedAddress(email="", reason=UnmatchedReason.NO_MATCH)
 # The verdict on a domain: internal, one account id (domain match), or why it does not match.
 _DomainVerdict = _Internal | str | UnmatchedReason
 
@@ -69,7 +70,7 @@ class MatchingContext:
         if outcome is _MISSING:
             outcome = self._classify(email)
             self._emails[email] = outcome
-        return outcome  # type: ignore[return-value]
+        return outcome
 
     def is_internal(self, email: str) -> bool:
         """A member's address, or on an internal domain (or a subdomain of one)."""
@@ -92,30 +93,30 @@ class MatchingContext:
         return None
 
     def _classify(self, email: str) -> Outcome:
-        if self.is_internal(email):
+        if email in self.member_emails:
             return None
-        users = self.directory.users_by_email.get(email)
-        if users:
-            account_ids = {u.account_id for u in users}
-            if len(account_ids) > 1:
-                return UnmatchedAddress(email=email, reason=UnmatchedReason.AMBIGUOUS_USER)
-            user = min(users, key=lambda u: u.id)
-            return AttendeeMatch(
-                email=email, account_id=user.account_id, user_id=user.id, matched_by=MatchedBy.EMAIL
-            )
-        verdict = self._domain_verdict(email_domain(email))
-        if isinstance(verdict, UnmatchedReason):
-            return UnmatchedAddress(email=email, reason=verdict)
-        if isinstance(verdict, str):
-            return AttendeeMatch(email=email, account_id=verdict, user_id=None, matched_by=MatchedBy.DOMAIN)
-        return None  # pragma: no cover - internal domains were handled by is_internal
-
-    def _domain_verdict(self, domain: str) -> _DomainVerdict:
-        verdict = self._domains.get(domain)
+        _, at, domain = email.rpartition("@")
+        verdict = self._domains.get(domain) if at else UnmatchedReason.NO_MATCH
         if verdict is None:
             verdict = self._compute_domain_verdict(domain)
             self._domains[domain] = verdict
-        return verdict
+        if verdict is _INTERNAL:
+            return None
+        users = self.directory.users_by_email.get(email)
+        if users:
+            if len(users) == 1:
+                user = users[0]
+            else:
+                if len({u.account_id for u in users}) > 1:
+                    return UnmatchedAddress(email=email, reason=UnmatchedReason.AMBIGUOUS_USER)
+                user = min(users, key=lambda u: u.id)
+            return AttendeeMatch(
+                email=email, account_id=user.account_id, user_id=user.id, matched_by=MatchedBy.EMAIL
+            )
+        if isinstance(verdict, UnmatchedReason):
+            return UnmatchedAddress(email=email, reason=verdict)
+        assert isinstance(verdict, str)
+        return AttendeeMatch(email=email, account_id=verdict, user_id=None, matched_by=MatchedBy.DOMAIN)
 
     def _compute_domain_verdict(self, domain: str) -> _DomainVerdict:
         if not domain:
@@ -141,13 +142,15 @@ def match_copy(copy: MemberCopy, ctx: MatchingContext) -> MeetingMatch:
     ambiguous (sorted by email). Internal attendees, and declined ones when the tenant excludes
     them, appear in neither. Deterministic and independent of attendee order."""
     exclude_declined = ctx.tenant.settings.exclude_declined
-    classify = ctx.classify
+    cache = ctx._emails  # the hot loop reads the per-email cache directly
     matches: dict[str, AttendeeMatch] = {}
     unmatched: dict[str, UnmatchedAddress] = {}
     for attendee in copy.attendees:
         if exclude_declined and attendee.response_status == DECLINED:
             continue
-        outcome = classify(attendee.email)
+        outcome = cache.get(attendee.email, _MISSING)
+        if outcome is _MISSING:
+            outcome = ctx.classify(attendee.email)
         if outcome is None:
             continue
         if isinstance(outcome, AttendeeMatch):
