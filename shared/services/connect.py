@@ -35,7 +35,7 @@ from typing import Any, Protocol
 from shared.domain import links
 from shared.domain.links import LinkClaims, LinkPurpose
 from shared.domain.models import ConnectionStatus, Member
-from shared.errors import InvalidInput, NotFound, TransientError
+from shared.errors import ConfigError, InvalidInput, NotFound, TransientError
 from shared.logs import get_logger
 from shared.services.ports import Clock, JobPublisher, MemberStore, SyncJob, TokenVault
 
@@ -199,15 +199,21 @@ class ConnectService:
     def signed_link(
         self, purpose: LinkPurpose, tenant_id: str, member_id: str, base_url: str, ttl: timedelta
     ) -> str:
-        """A signed link for an existing member. Raises NotFound, TransientError."""
+        """A signed link for an existing member. Raises NotFound, TransientError, ConfigError."""
+        key = self._key()
         self._members.get_member(tenant_id, member_id)
-        params = links.sign_link(self._link_key, purpose, tenant_id, member_id, self._clock.now() + ttl)
+        params = links.sign_link(key, purpose, tenant_id, member_id, self._clock.now() + ttl)
         return links.link_url(base_url, params)
 
     def verify_link(self, purpose: LinkPurpose, params: Mapping[str, str]) -> tuple[LinkClaims, Member]:
         """The claims of a valid link and its member. Raises LinkError, NotFound, TransientError."""
-        claims = links.verify_link(self._link_key, purpose, params, self._clock.now())
+        claims = links.verify_link(self._key(), purpose, params, self._clock.now())
         return claims, self._members.get_member(claims.tenant_id, claims.member_id)
+
+    def _key(self) -> str:
+        if not self._link_key:
+            raise ConfigError("CALSYNC_LINK_SIGNING_KEY is required here but not set")
+        return self._link_key
 
     # connect ---------------------------------------------------------------------------------
 
