@@ -1,3 +1,108 @@
-"""calsync subcommands: directory."""
+"""calsync subcommands: directory (`import`, `status`)."""
 
 from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import click
+
+from shared.cli.app import cli
+
+
+@cli.command("import")
+@click.argument("file", type=click.File("rb"))
+def import_command(file: IO[bytes]) -> None:
+    """Upsert a tenant's directory from a JSON FILE ("-" reads standard input).
+
+    \b
+    {"tenant": {"id", "name", "internalDomains", "settings"},
+     "accounts": [{"id", "name", "domains"}],
+     "users": [{"id", "email", "name", "accountId"}],
+     "members": [{"id", "email", "name"}]}
+
+    The whole file is checked first: if any row is invalid, each bad row is reported on one
+    line and nothing is written. A user may point at an account already in the tenant.
+
+    This is an upsert: rows in the file are created or updated; accounts, users and members
+    that are not in the file are left alone (nothing is deleted). The tenant's settings are
+    replaced by the file's (absent settings take their defaults). A member's connection and
+    sync state is never changed; new members start as not_connected.
+    """
+    from shared import bootstrap
+    from shared.domain.directory_file import DirectoryFileInvalid
+    from shared.services.directory_import import import_directory
+
+    text = file.read()
+    try:
+        summary = import_directory(text, bootstrap.directory_store())
+    except DirectoryFileInvalid as error:
+        for line in error.problems:
+            click.echo(f"calsync: error: {line}", err=True)
+        raise
+    click.echo(
+        f"imported tenant {summary.tenant_id}: {summary.accounts} accounts, {summary.users} users, "
+        f"{summary.members} members ({summary.new_members} new)"
+    )
+
+
+_STATUS_COLUMNS = (
+    "member",
+    "email",
+    "status",
+    "googleEmail",
+    "lastSuccessAt",
+    "consecutiveFailures",
+    "lastError",
+)
+
+
+def _when(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _member_status(member: Any) -> dict[str, Any]:
+    calendar = member.calendar
+    return {
+        "member": member.id,
+        "email": member.email,
+        "name": member.name,
+        "status": str(calendar.status.value),
+        "googleEmail": calendar.google_email,
+        "connectedAt": _when(calendar.connected_at),
+        "lastSyncAt": _when(calendar.last_sync_at),
+        "lastSuccessAt": _when(calendar.last_success_at),
+        "nextSyncAt": _when(calendar.next_sync_at),
+        "consecutiveFailures": calendar.consecutive_failures,
+        "lastError": calendar.last_error,
+    }
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    cells = [list(_STATUS_COLUMNS)] + [
+        ["-" if row[c] is None else str(row[c]).replace("\n", " ") for c in _STATUS_COLUMNS] for row in rows
+    ]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(_STATUS_COLUMNS))]
+    return "\n".join(
+        "  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() for line in cells
+    )
+
+
+@cli.command("status")
+@click.option("--tenant", "tenant_id", required=True, help="Tenant id.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
+def status_command(tenant_id: str, as_json: bool) -> None:
+    """Each member's connection and sync state (status, Google account, last success, failures)."""
+    from shared import bootstrap
+
+    bootstrap.directory_store().get_tenant(tenant_id)  # an unknown tenant is an error, not an empty list
+    rows = [_member_status(m) for m in bootstrap.member_store().list_members(tenant_id)]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+    elif rows:
+        click.echo(_table(rows))
+    else:
+        click.echo(f"tenant {tenant_id} has no members")
