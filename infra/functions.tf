@@ -5,7 +5,8 @@
 #   see a handful of requests a day, the worker holds one member's lease and a page of up to
 #   2,500 events per request and uses httplib2 (one connection per thread), and schedule_sync
 #   must never run twice at once (see below). Scaling out is by instances, bounded below.
-# - CPU follows memory (256 MiB -> 0.167 vCPU, 512 MiB -> 0.333 vCPU) unless stated.
+# - cpu = null: the platform derives it from memory (256M -> 0.167 vCPU, 512M -> 0.333 vCPU);
+#   these I/O-bound functions wait on Google APIs, not on the CPU.
 locals {
   functions = {
     # Browser -> signed connect link -> redirect to Google's consent page. One Firestore write
@@ -16,7 +17,7 @@ locals {
       name           = "calsync-oauth-connect"
       entry_point    = "oauth_connect"
       memory         = "256M"
-      cpu            = "0.1666"
+      cpu            = null # 0.167 vCPU
       timeout        = 30
       max_instances  = 10
       concurrency    = 1
@@ -35,7 +36,7 @@ locals {
       name           = "calsync-oauth-callback"
       entry_point    = "oauth_callback"
       memory         = "256M"
-      cpu            = "0.1666"
+      cpu            = null # 0.167 vCPU
       timeout        = 60
       max_instances  = 10
       concurrency    = 1
@@ -54,7 +55,7 @@ locals {
       name           = "calsync-oauth-disconnect"
       entry_point    = "oauth_disconnect"
       memory         = "256M"
-      cpu            = "0.1666"
+      cpu            = null # 0.167 vCPU
       timeout        = 60
       max_instances  = 5
       concurrency    = 1
@@ -95,7 +96,7 @@ locals {
       name           = "calsync-sync-worker"
       entry_point    = "sync_worker"
       memory         = "512M"
-      cpu            = "0.3333"
+      cpu            = null # 0.333 vCPU
       timeout        = 540
       max_instances  = var.worker_max_instances
       concurrency    = 1
