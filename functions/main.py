@@ -7,7 +7,6 @@ acknowledges; a raised exception answers 500 and makes Pub/Sub redeliver.
 
 import functions_framework
 
-
 # --- schedule_sync: Cloud Scheduler -> one sync job per due member over Pub/Sub (SPEC §4) -------
 
 
@@ -42,6 +41,7 @@ def schedule_sync(request):  # type: ignore[no-untyped-def]
 
 
 # --- OAuth: oauth_connect, oauth_callback, oauth_disconnect (SPEC §5; shared.services.connect) --
+
 
 def _oauth_respond(page):  # type: ignore[no-untyped-def]
     import flask
@@ -126,3 +126,54 @@ def oauth_disconnect(request):  # type: ignore[no-untyped-def]
 
         return _oauth_run("oauth_disconnect", disconnect)
     return _oauth_respond(connect_pages.method_not_allowed("GET, POST"))
+
+
+# --- sync_worker: one member's calendar -> interactions (SPEC §4; shared.services.sync) ---------
+
+
+@functions_framework.cloud_event
+def sync_worker(cloud_event):  # type: ignore[no-untyped-def]
+    """Sync one member for a Pub/Sub job. Returning acknowledges (synced, continued, busy,
+    needs_reauth, bad or unknown job); raising makes Pub/Sub redeliver (transient failures,
+    which end in the dead-letter topic after the subscription's maximum attempts)."""
+    from shared import bootstrap
+    from shared.errors import InvalidInput, NotFound, TransientError
+    from shared.logs import get_logger
+    from shared.services.jobs import decode_job
+    from shared.services.sync import SyncSettings, sync_member
+
+    message = (cloud_event.data or {}).get("message") or {}
+    log = get_logger(function="sync_worker", message_id=message.get("messageId"))
+    try:
+        job = decode_job(_message_data(message))
+    except InvalidInput as error:
+        log.error("sync job rejected (acknowledged, not retried)", error=str(error))
+        return
+    log = log.bind(tenant_id=job.tenant_id, member_id=job.member_id, reason=job.reason)
+    settings = SyncSettings(budget_s=bootstrap.config().sync_budget_s)
+    try:
+        summary = sync_member(bootstrap.sync_deps(), job.tenant_id, job.member_id, settings=settings)
+    except NotFound as error:
+        log.error("sync job names an unknown tenant or member (acknowledged)", error=str(error))
+        return
+    except TransientError as error:
+        log.warning("sync failed; Pub/Sub will redeliver", error=str(error))
+        raise
+    severity = log.info if summary.outcome in ("synced", "continued", "busy") else log.warning
+    severity("sync finished", **summary.as_log_fields())
+
+
+def _message_data(message):  # type: ignore[no-untyped-def]
+    """The job bytes of a Pub/Sub push message (base64 in `data`); InvalidInput if unreadable."""
+    import base64
+    import binascii
+
+    from shared.errors import InvalidInput
+
+    data = message.get("data")
+    if not isinstance(data, str):
+        raise InvalidInput("Pub/Sub message has no data")
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("Pub/Sub message data is not base64") from None

@@ -191,3 +191,38 @@ def connect_service(*, full_oauth: bool = True) -> Any:
         clock=SystemClock(),
         link_key=settings.link_signing_key or "",
     )
+
+
+# --- Syncing calendars (shared.services.sync) ---------------------------------------------------
+
+
+@register
+@functools.cache
+def calendar_source() -> Any:
+    """`CalendarSource` over the Calendar API (or the stand-in at CALSYNC_CALENDAR_ENDPOINT)."""
+    from shared.adapters.calendar import GoogleCalendarSource
+
+    settings = require(*config_module.WORKER)
+    return GoogleCalendarSource(
+        endpoint=settings.calendar_endpoint,
+        token_uri=settings.oauth_token_uri,
+        client_id=settings.required("oauth_client_id"),
+        client_secret=settings.required("oauth_client_secret"),
+    )
+
+
+def sync_deps(*, continuations: bool = True) -> Any:
+    """`SyncDeps` over the real adapters. `continuations=False` (the CLI) keeps listing in-process
+    instead of publishing a follow-up job when the time budget is spent."""
+    from shared.adapters.clock import SystemClock
+    from shared.services.sync import SyncDeps
+
+    return SyncDeps(
+        directory=directory_store(),
+        members=member_store(),
+        meetings=meeting_store(),
+        vault=token_vault(),
+        calendar=calendar_source(),
+        clock=SystemClock(),
+        publisher=job_publisher() if continuations else None,
+    )

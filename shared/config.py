@@ -19,6 +19,8 @@ DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL
 DEFAULT_REVOKE_URI = "https://oauth2.googleapis.com/revoke"
 DEFAULT_CALENDAR_ENDPOINT = "https://www.googleapis.com/calendar/v3/"
 DEFAULT_SYNC_TOPIC = "calsync-sync-jobs"
+# Event-driven functions time out at 9 minutes: stop listing well before, continue in a new job.
+DEFAULT_SYNC_BUDGET_S = "420"
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,11 @@ class Config:
     secret_manager_endpoint: str | None
     sync_topic: str
     link_signing_key: str | None
+    sync_budget: str  # seconds a worker lists before continuing in a follow-up job
+
+    @property
+    def sync_budget_s(self) -> float:
+        return float(self.sync_budget)
 
     def __repr__(self) -> str:  # never print secrets by accident
         shown = {
@@ -75,6 +82,7 @@ _SPEC: dict[str, tuple[str, str | None, str]] = {
     "secret_manager_endpoint": ("CALSYNC_SECRET_MANAGER_ENDPOINT", None, "url"),
     "sync_topic": ("CALSYNC_SYNC_TOPIC", DEFAULT_SYNC_TOPIC, "id"),
     "link_signing_key": ("CALSYNC_LINK_SIGNING_KEY", None, "key"),
+    "sync_budget": ("CALSYNC_SYNC_BUDGET_S", DEFAULT_SYNC_BUDGET_S, "seconds"),
 }
 _ENV_NAMES = {name: env for name, (env, _, _) in _SPEC.items()}
 _SECRET_FIELDS = frozenset({"oauth_client_secret", "link_signing_key"})
@@ -132,6 +140,13 @@ def _check(kind: str, raw: str) -> str | None:
     elif kind == "id":
         if any(c.isspace() or c == "/" for c in raw):
             return f"must be a plain identifier, got {raw!r}"
+    elif kind == "seconds":
+        try:
+            seconds = float(raw)
+        except ValueError:
+            return f"must be a number of seconds, got {raw!r}"
+        if not 0 < seconds <= 3600:
+            return f"must be between 0 and 3600 seconds, got {raw!r}"
     elif kind == "key" and len(raw.encode()) < _MIN_SIGNING_KEY_BYTES:
         return f"must be at least {_MIN_SIGNING_KEY_BYTES} bytes long"
     return None

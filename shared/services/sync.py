@@ -1,0 +1,509 @@
+"""Sync one member's calendar (SPEC §4): the use case behind `sync_worker` and `calsync sync`.
+
+    lease -> token -> pages of events.list -> per chunk: parse, read meetings, look up the
+    directory, plan (pure), apply atomically -> cursor saved after what it covers is written.
+
+What raises what (the retry contract):
+- returns a `SyncSummary` for every outcome that must be acknowledged: synced, continued in a
+  follow-up job, busy (another worker holds the lease), needs_reauth, not connected;
+- raises `NotFound` for an unknown tenant or member (acknowledge with an error log);
+- raises `TransientError` after recording the failure on the member (Pub/Sub redelivers;
+  the scheduler backs the member off).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.domain import events as event_rules
+from shared.domain import matching, planning
+from shared.domain.models import (
+    CalendarState,
+    ConnectionStatus,
+    DirectorySnapshot,
+    DropReason,
+    EventChange,
+    EventDropped,
+    EventHeld,
+    EventOutsideWindow,
+    Member,
+    MemberCopy,
+    Plan,
+    Tenant,
+    UnmatchedReason,
+)
+from shared.errors import (
+    CursorExpired,
+    NotFound,
+    PermanentError,
+    ReauthRequired,
+    TransientError,
+    WriteConflict,
+)
+from shared.services.ports import (
+    CalendarSource,
+    Clock,
+    DirectoryStore,
+    JobPublisher,
+    MeetingStore,
+    MemberStore,
+    SyncJob,
+    TokenVault,
+)
+
+MAX_FAILURE_BACKOFF = timedelta(hours=6)
+BASE_FAILURE_BACKOFF = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    budget_s: float = 420.0  # stop listing after this, save the position, continue in a new job
+    lease_ttl_s: float = 540.0  # longer than the budget plus one page; expires if a worker dies
+    chunk_size: int = 200  # events planned and written atomically together
+    max_conflict_retries: int = 8  # re-read and re-plan a chunk another member's worker changed
+    max_listing_restarts: int = 2  # full listings restarted after a 410 in the middle of one
+
+
+@dataclass(frozen=True)
+class SyncDeps:
+    directory: DirectoryStore
+    members: MemberStore
+    meetings: MeetingStore
+    vault: TokenVault
+    calendar: CalendarSource
+    clock: Clock
+    publisher: JobPublisher | None = None  # continuation jobs; None = keep going in-process
+
+
+@dataclass
+class SyncSummary:
+    tenant_id: str
+    member_id: str
+    outcome: str = "synced"  # synced | continued | busy | needs_reauth | not_connected | failed
+    full: bool = False
+    resynced_after_expiry: bool = False
+    pages: int = 0
+    events_seen: int = 0
+    held: int = 0
+    dropped: int = 0
+    outside_window: int = 0
+    malformed: int = 0
+    meetings_written: int = 0
+    interactions_written: int = 0
+    interactions_deleted: int = 0
+    unmatched: int = 0
+    ambiguous: int = 0
+    conflicts: int = 0
+    duration_ms: int = 0
+    error: str | None = None
+
+    def as_log_fields(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def failure_backoff(consecutive_failures: int) -> timedelta:
+    """How long a member waits before its next scheduled sync after failures (doubling, capped)."""
+    if consecutive_failures <= 0:
+        return timedelta(0)
+    backoff: timedelta = BASE_FAILURE_BACKOFF * 2 ** min(consecutive_failures - 1, 20)
+    return min(backoff, MAX_FAILURE_BACKOFF)
+
+
+def new_lease_owner() -> str:
+    return uuid.uuid4().hex
+
+
+def sync_member(
+    deps: SyncDeps,
+    tenant_id: str,
+    member_id: str,
+    *,
+    settings: SyncSettings | None = None,
+    full: bool = False,
+    owner: str | None = None,
+    on_page: Callable[[SyncSummary], None] | None = None,
+) -> SyncSummary:
+    """Sync one member now. See the module docstring for what it returns and raises."""
+    settings = settings or SyncSettings()
+    owner = owner or new_lease_owner()
+    started = time.monotonic()
+    summary = SyncSummary(tenant_id, member_id)
+    member = deps.members.acquire_lease(tenant_id, member_id, owner, deps.clock.now(), settings.lease_ttl_s)
+    if member is None:
+        summary.outcome = "busy"
+        return _finish(summary, started)
+    run = _MemberSync(deps, settings, tenant_id, member, owner, summary, started, on_page)
+    try:
+        if member.calendar.status != ConnectionStatus.CONNECTED:
+            summary.outcome = "not_connected"
+            run.release()
+            return _finish(summary, started)
+        run.execute(force_full=full)
+    except ReauthRequired as error:
+        summary.outcome = "needs_reauth"
+        summary.error = str(error)
+        run.record_reauth(str(error))
+    except NotFound as error:
+        if "secret" in str(error).lower() or "token" in str(error).lower():
+            summary.outcome = "needs_reauth"
+            summary.error = "no stored refresh token: reconnect the calendar"
+            run.record_reauth(summary.error)
+        else:
+            run.release_quietly()
+            raise
+    except (TransientError, PermanentError, Exception) as error:
+        summary.outcome = "failed"
+        summary.error = _short(error)
+        run.record_failure(summary.error)
+        if isinstance(error, PermanentError):
+            return _finish(summary, started)
+        if isinstance(error, TransientError):
+            raise
+        raise TransientError(f"sync failed: {summary.error}") from error
+    return _finish(summary, started)
+
+
+def _finish(summary: SyncSummary, started: float) -> SyncSummary:
+    summary.duration_ms = int((time.monotonic() - started) * 1000)
+    return summary
+
+
+def _short(error: BaseException) -> str:
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return text[:300]
+
+
+class _MemberSync:
+    """One run of `sync_member` (state of a single job)."""
+
+    def __init__(
+        self,
+        deps: SyncDeps,
+        settings: SyncSettings,
+        tenant_id: str,
+        member: Member,
+        owner: str,
+        summary: SyncSummary,
+        started: float,
+        on_page: Callable[[SyncSummary], None] | None,
+    ) -> None:
+        self.deps = deps
+        self.settings = settings
+        self.tenant_id = tenant_id
+        self.member = member
+        self.state: CalendarState = member.calendar
+        self.owner = owner
+        self.summary = summary
+        self.started = started
+        self.on_page = on_page
+        self._tenant: Tenant | None = None
+        self._window_start: datetime | None = None
+        self._member_emails: frozenset[str] | None = None
+        self._users: dict[str, Any] = {}
+        self._accounts: dict[str, Any] = {}
+
+    # --- the listing -----------------------------------------------------------------------
+
+    def execute(self, *, force_full: bool) -> None:
+        refresh_token = self.deps.vault.read(self.tenant_id, self.member.id)
+        if force_full or (not self.state.sync_token and not self.state.page_token):
+            self._start_full_listing()
+        elif self.state.page_token and self.state.listing_full:
+            self.summary.full = True
+        restarts = 0
+        while True:
+            try:
+                page = self.deps.calendar.list_page(
+                    refresh_token,
+                    sync_token=None if self.state.listing_full else self.state.sync_token,
+                    page_token=self.state.page_token,
+                    time_min=self.state.listing_time_min if self.state.listing_full else None,
+                )
+            except CursorExpired:
+                restarts += 1
+                if restarts > self.settings.max_listing_restarts:
+                    raise TransientError("Calendar kept answering 410 during a full listing") from None
+                self.summary.resynced_after_expiry = True
+                self._start_full_listing()
+                continue
+            self.summary.pages += 1
+            self._apply_items(page.items, page.calendar_time_zone)
+            if self.on_page:
+                self.on_page(self.summary)
+            if page.next_page_token:
+                self._save({"page_token": page.next_page_token, **self._lease_renewal()})
+                if self._over_budget() and self.deps.publisher is not None:
+                    self._continue_in_new_job()
+                    return
+                continue
+            if self.state.listing_full:
+                self._reconcile_after_full_listing()
+            self._complete(page.next_sync_token)
+            return
+
+    def window_start(self) -> datetime:
+        """Events starting before this are outside the backfill window (SPEC §2)."""
+        if self._window_start is None:
+            days = self.tenant().settings.backfill_days
+            self._window_start = self.deps.clock.now() - timedelta(days=days)
+        return self._window_start
+
+    def _lease_renewal(self) -> dict[str, Any]:
+        return {"lease_expires_at": self.deps.clock.now() + timedelta(seconds=self.settings.lease_ttl_s)}
+
+    def _start_full_listing(self) -> None:
+        self.summary.full = True
+        self._save(
+            {
+                "sync_token": None,
+                "page_token": None,
+                "listing_full": True,
+                "listing_time_min": self.window_start(),
+                "generation": self.state.generation + 1,
+                **self._lease_renewal(),
+            }
+        )
+
+    def _over_budget(self) -> bool:
+        return time.monotonic() - self.started > self.settings.budget_s
+
+    def _continue_in_new_job(self) -> None:
+        assert self.deps.publisher is not None
+        self.release()
+        self.deps.publisher.publish([SyncJob(self.tenant_id, self.member.id, reason="continuation")])
+        self.summary.outcome = "continued"
+
+    def _complete(self, next_sync_token: str | None) -> None:
+        now = self.deps.clock.now()
+        self._save(
+            {
+                "sync_token": next_sync_token,
+                "page_token": None,
+                "listing_full": False,
+                "listing_time_min": None,
+                "last_sync_at": now,
+                "last_success_at": now,
+                "last_error": None,
+                "consecutive_failures": 0,
+                "next_sync_at": now,
+                "lease_owner": None,
+                "lease_expires_at": None,
+            }
+        )
+
+    # --- failures --------------------------------------------------------------------------
+
+    def record_reauth(self, message: str) -> None:
+        self._save_final(
+            {
+                "status": ConnectionStatus.NEEDS_REAUTH,
+                "last_error": message[:300],
+                "last_sync_at": self.deps.clock.now(),
+                "lease_owner": None,
+                "lease_expires_at": None,
+            }
+        )
+
+    def record_failure(self, message: str) -> None:
+        now = self.deps.clock.now()
+        failures = self.state.consecutive_failures + 1
+        self._save_final(
+            {
+                "last_error": message[:300],
+                "last_sync_at": now,
+                "consecutive_failures": failures,
+                "next_sync_at": now + failure_backoff(failures),
+                "lease_owner": None,
+                "lease_expires_at": None,
+            }
+        )
+
+    def release(self) -> None:
+        self._save({"lease_owner": None, "lease_expires_at": None})
+
+    def release_quietly(self) -> None:
+        try:
+            self.release()
+        except Exception:  # noqa: BLE001 - the original error matters more; the lease expires anyway
+            return
+
+    def _save_final(self, changes: dict[str, Any]) -> None:
+        try:
+            self._save(changes)
+        except Exception:  # noqa: BLE001 - never hide the sync's own error; the lease expires anyway
+            return
+
+    def _save(self, changes: dict[str, Any]) -> None:
+        self.deps.members.update_calendar(self.tenant_id, self.member.id, changes, lease_owner=self.owner)
+        self.state = replace(self.state, **changes)
+
+    # --- one page ---------------------------------------------------------------------------
+
+    def tenant(self) -> Tenant:
+        if self._tenant is None:
+            self._tenant = self.deps.directory.get_tenant(self.tenant_id)
+        return self._tenant
+
+    def member_emails(self) -> frozenset[str]:
+        if self._member_emails is None:
+            self._member_emails = self.deps.directory.member_emails(self.tenant_id) | {self.member.email}
+        return self._member_emails
+
+    def _apply_items(self, items: Sequence[Any], calendar_time_zone: str | None) -> None:
+        if not items:
+            return
+        tenant = self.tenant()
+        window_start = self.window_start()
+        changes: list[EventChange] = []
+        for item in items:
+            change = event_rules.event_from_google(
+                item,
+                member_id=self.member.id,
+                member_email=self.member.email,
+                calendar_time_zone=calendar_time_zone,
+                settings=tenant.settings,
+                window_start=window_start,
+                generation=self.state.generation,
+            )
+            self._count(change)
+            changes.append(change)
+        for chunk_start in range(0, len(changes), self.settings.chunk_size):
+            self._apply_chunk(changes[chunk_start : chunk_start + self.settings.chunk_size], window_start)
+
+    def _count(self, change: EventChange) -> None:
+        self.summary.events_seen += 1
+        if isinstance(change, EventHeld):
+            self.summary.held += 1
+        elif isinstance(change, EventOutsideWindow):
+            self.summary.outside_window += 1
+        elif isinstance(change, EventDropped):
+            self.summary.dropped += 1
+            if change.reason == DropReason.MALFORMED:
+                self.summary.malformed += 1
+
+    def _apply_chunk(self, changes: Sequence[EventChange], window_start: datetime) -> None:
+        relevant = [c for c in changes if not isinstance(c, EventOutsideWindow)]
+        if not relevant:
+            return
+        stub_ids = [c.event_id for c in relevant if isinstance(c, EventDropped) and c.meeting_key is None]
+        event_keys = (
+            self.deps.meetings.meeting_keys_for_events(self.tenant_id, self.member.id, stub_ids)
+            if stub_ids
+            else {}
+        )
+        keys: set[str] = set(event_keys.values())
+        for change in relevant:
+            if isinstance(change, EventHeld):
+                keys.add(change.copy.meeting_key)
+            elif isinstance(change, EventDropped) and change.meeting_key:
+                keys.add(change.meeting_key)
+        if not keys:
+            return
+        for _ in range(self.settings.max_conflict_retries + 1):
+            stored = self.deps.meetings.read_meetings(self.tenant_id, keys)
+            copies: list[MemberCopy] = [c.copy for c in relevant if isinstance(c, EventHeld)]
+            for meeting in stored.values():
+                copies.extend(meeting.record.copies.values())
+            context = self._context(copies)
+            plan = planning.plan_member_changes(
+                member_id=self.member.id,
+                changes=relevant,
+                stored=stored,
+                event_keys=event_keys,
+                context=context,
+                now=self.deps.clock.now(),
+                window_start=window_start,
+            )
+            try:
+                self._apply_plan(plan)
+            except WriteConflict:
+                self.summary.conflicts += 1
+                continue
+            return
+        raise TransientError("meetings kept changing under this sync (write conflicts); retry later")
+
+    def _apply_plan(self, plan: Plan) -> None:
+        if plan.is_empty:
+            return
+        self.deps.meetings.apply(self.tenant_id, plan)
+        self.summary.meetings_written += len(plan.meeting_writes)
+        self.summary.interactions_written += len(plan.interaction_upserts)
+        self.summary.interactions_deleted += len(plan.interaction_deletes)
+        for write in plan.meeting_writes:
+            if write.record is None or write.record.interaction_hashes:
+                continue
+            for address in write.record.unmatched:
+                if address.reason == UnmatchedReason.NO_MATCH:
+                    self.summary.unmatched += 1
+                elif address.reason in (UnmatchedReason.AMBIGUOUS_DOMAIN, UnmatchedReason.AMBIGUOUS_USER):
+                    self.summary.ambiguous += 1
+
+    def _context(self, copies: Iterable[MemberCopy]) -> matching.MatchingContext:
+        tenant = self.tenant()
+        emails, domains = matching.lookup_keys(copies, tenant, self.member_emails())
+        missing_emails = [e for e in emails if e not in self._users]
+        missing_domains = [d for d in domains if d not in self._accounts]
+        if missing_emails or missing_domains:
+            found = self.deps.directory.lookup(self.tenant_id, missing_emails, missing_domains)
+            for email in missing_emails:
+                self._users[email] = tuple(found.users_by_email.get(email, ()))
+            for domain in missing_domains:
+                self._accounts[domain] = tuple(found.accounts_by_domain.get(domain, ()))
+        snapshot = DirectorySnapshot(
+            users_by_email={e: self._users[e] for e in emails},
+            accounts_by_domain={d: self._accounts[d] for d in domains},
+        )
+        return matching.MatchingContext(tenant=tenant, member_emails=self.member_emails(), directory=snapshot)
+
+    # --- after a full listing --------------------------------------------------------------
+
+    def _reconcile_after_full_listing(self) -> None:
+        """Remove this member from meetings the full listing did not return (older generation)."""
+        keys = self.deps.meetings.meeting_keys_held_by(self.tenant_id, self.member.id)
+        for chunk_start in range(0, len(keys), self.settings.chunk_size):
+            chunk = keys[chunk_start : chunk_start + self.settings.chunk_size]
+            for _ in range(self.settings.max_conflict_retries + 1):
+                stored = self.deps.meetings.read_meetings(self.tenant_id, chunk)
+                copies = [c for m in stored.values() for c in m.record.copies.values()]
+                plan = planning.plan_member_reconcile(
+                    self.member.id,
+                    stored,
+                    self.state.generation,
+                    self._context(copies),
+                    self.deps.clock.now(),
+                )
+                try:
+                    self._apply_plan(plan)
+                except WriteConflict:
+                    self.summary.conflicts += 1
+                    continue
+                break
+            else:
+                raise TransientError("meetings kept changing during the full-listing clean-up")
+
+
+@dataclass
+class SyncRunTotals:
+    """What `calsync sync` prints at the end."""
+
+    members: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    events_seen: int = 0
+    interactions_written: int = 0
+    interactions_deleted: int = 0
+    unmatched: int = 0
+    ambiguous: int = 0
+
+    def add(self, summary: SyncSummary) -> None:
+        self.members += 1
+        self.outcomes[summary.outcome] = self.outcomes.get(summary.outcome, 0) + 1
+        self.events_seen += summary.events_seen
+        self.interactions_written += summary.interactions_written
+        self.interactions_deleted += summary.interactions_deleted
+        self.unmatched += summary.unmatched
+        self.ambiguous += summary.ambiguous
