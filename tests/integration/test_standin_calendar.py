@@ -269,3 +269,13 @@ def test_without_calendar_scope_is_403(standin: GoogleStandIn) -> None:
         service_for(standin, narrow).events().list(calendarId="primary").execute()
     assert caught.value.resp.status == 403
     assert error_reason(caught.value) == "insufficientPermissions"
+
+
+def test_order_by_start_time_pages_in_start_order(standin: GoogleStandIn, service: Any) -> None:
+    standin.calendar(EMAIL).load_events([event("zz", 1), event("aa", 9), event("mm", 5), event("bb", 3)])
+    items, pages = list_all(service, singleEvents=True, orderBy="startTime", maxResults=3)
+    assert len(pages) == 2
+    assert [i["id"] for i in items] == ["zz", "bb", "mm", "aa"]
+    with pytest.raises(HttpError) as caught:
+        service.events().list(calendarId="primary", orderBy="startTime").execute()  # needs singleEvents
+    assert caught.value.resp.status == 400

@@ -232,3 +232,38 @@ def test_token_endpoint_faults(standin: GoogleStandIn) -> None:
     creds.refresh(http)
     assert creds.valid
     assert standin.requests.count("token") == 3
+
+
+def test_refresh_may_narrow_scopes_but_not_widen_them(standin: GoogleStandIn) -> None:
+    refresh_token = standin.issue_refresh_token("anna@northwind-cs.com")
+    http = google.auth.transport.requests.Request()
+    narrow = Credentials(
+        token=None,
+        refresh_token=refresh_token,
+        token_uri=standin.token_uri,
+        client_id=standin.client_id,
+        client_secret=standin.client_secret,
+        scopes=[CALENDAR_SCOPE],
+    )
+    narrow.refresh(http)
+    assert narrow.granted_scopes == [CALENDAR_SCOPE]
+
+    identity_only = standin.issue_refresh_token("anna@northwind-cs.com", scopes=["openid", "email"])
+    wide = Credentials(
+        token=None,
+        refresh_token=identity_only,
+        token_uri=standin.token_uri,
+        client_id=standin.client_id,
+        client_secret=standin.client_secret,
+        scopes=[CALENDAR_SCOPE],
+    )
+    with pytest.raises(RefreshError, match="invalid_scope"):
+        wide.refresh(http)
+
+
+def test_oldest_refresh_token_is_dropped_beyond_100(standin: GoogleStandIn) -> None:
+    tokens = [standin.issue_refresh_token("anna@northwind-cs.com") for _ in range(101)]
+    http = google.auth.transport.requests.Request()
+    with pytest.raises(RefreshError, match="invalid_grant"):
+        credentials_for(standin, tokens[0]).refresh(http)
+    credentials_for(standin, tokens[1]).refresh(http)

@@ -16,6 +16,8 @@ Pages use keyset pagination (by event id; by change sequence for incremental lis
 change made while a client pages never makes it lose an event: anything changed after the
 listing began comes again with the next incremental listing. `singleEvents` is accepted and
 ignored: a calendar holds what was loaded, and sample files hold expanded instances.
+`orderBy=startTime` (with `singleEvents=true`) and `orderBy=updated` are honoured; without
+`orderBy` events come in id order.
 """
 
 from __future__ import annotations
@@ -286,6 +288,7 @@ class Calendar:
             cursor = {"snap": self._seq, "from": None, "after": None}
 
         incremental = cursor["from"] is not None
+        rows: list[tuple[Any, _Stored]]  # (keyset position, event)
         if incremental:
             rows = [
                 (s.seq, s)
@@ -295,8 +298,9 @@ class Calendar:
             rows.sort(key=lambda r: r[0])
         else:
             filters = _Filters.from_request(request, self.time_zone)
+            sort_key = self._sort_key(arg("orderBy"), (arg("singleEvents") or "").lower() == "true")
             keyed = [
-                (s.payload["id"], s)
+                (sort_key(s.payload), s)
                 for s in self._events.values()
                 if not s.deleted
                 and (show_deleted or s.payload.get("status") != "cancelled")
@@ -332,6 +336,35 @@ class Calendar:
         else:
             response["nextSyncToken"] = self._encode({"k": "s", "seq": cursor["snap"]}, token_key)
         return response
+
+    def _sort_key(
+        self, order_by: str | None, single_events: bool
+    ) -> Callable[[Mapping[str, Any]], list[str]]:
+        """Full listings page in a stable order: by id, or by `orderBy` then id."""
+        if order_by is None:
+            return lambda event: [str(event["id"])]
+        if order_by == "startTime" and single_events:
+
+            def by_start(event: Mapping[str, Any]) -> list[str]:
+                start = event_bound(event.get("start"), self.time_zone)
+                return [rfc3339(start) if start else "", str(event["id"])]
+
+            return by_start
+        if order_by == "updated":
+
+            def by_updated(event: Mapping[str, Any]) -> list[str]:
+                try:
+                    updated = rfc3339(parse_rfc3339(str(event.get("updated"))))
+                except ValueError:
+                    updated = ""
+                return [updated, str(event["id"])]
+
+            return by_updated
+        raise _BadRequest(
+            calendar_error(
+                400, "invalid", "The requested ordering is not available for the particular query."
+            )
+        )
 
     def _encode(self, content: dict[str, Any], token_key: str) -> str:
         content = {**content, "o": self.email, "e": self._epoch, "i": token_key}

@@ -39,7 +39,11 @@ CONSENT_MODES = ("grant", "deny", "grant_without_calendar")
 
 @dataclass
 class Consent:
-    """What the simulated user does on Google's consent screen."""
+    """What the simulated user does on Google's consent screen.
+
+    Like Google, a request with `include_granted_scopes=true` also gets the scopes the user
+    granted the app before (until a revocation), whatever the mode.
+    """
 
     mode: str = "grant"  # "grant" | "deny" | "grant_without_calendar"
     default_email: str = "member@northwind-cs.com"  # account used when there is no login_hint
@@ -300,7 +304,13 @@ class OAuthService:
                 return _token_error(400, "invalid_grant", EXPIRED_OR_REVOKED)
             if grant.client_id != self.client_id:
                 return _token_error(400, "unauthorized_client", "Unauthorized")
-            return json_response(200, self._token_payload(grant.email, grant.scopes, grant.token))
+            scopes = grant.scopes
+            if form.get("scope"):  # down-scoping: only scopes of the original grant
+                wanted = expand_scopes(form["scope"].split())
+                if not set(wanted) <= set(grant.scopes):
+                    return _token_error(400, "invalid_scope", "Some requested scopes were not granted.")
+                scopes = wanted
+            return json_response(200, self._token_payload(grant.email, scopes, grant.token))
 
     def _token_payload(
         self, email: str, scopes: tuple[str, ...], refresh_token: str | None, with_refresh: bool = False
@@ -357,11 +367,14 @@ class OAuthService:
         live = [g for g in self._refresh.values() if not g.revoked and g.email == email]
         live.sort(key=lambda g: g.issued_at)
         for oldest in live[: max(0, len(live) - MAX_REFRESH_TOKENS_PER_ACCOUNT)]:
-            self._revoke_grant(oldest)
+            self._revoke_grant(oldest, ends_consent=False)
         return token
 
-    def _revoke_grant(self, grant: RefreshGrant) -> None:
+    def _revoke_grant(self, grant: RefreshGrant, ends_consent: bool = True) -> None:
+        """Revoking ends the user's grant to the app: `include_granted_scopes` starts afresh."""
         grant.revoked = True
+        if ends_consent:
+            self._granted.pop(grant.email, None)
         for access in grant.access_tokens:
             if access in self._access:
                 self._access[access].revoked = True
