@@ -45,17 +45,29 @@ locals {
 
 # --- Custom roles: exactly the permissions each use case calls -----------------------------
 
-# oauth_callback (and `calsync set-token`): store a refresh token as a new version of the
-# member's secret, destroy the older versions.
+# Permissions below are exactly the calls shared/adapters/secrets.py (TokenVault) makes.
+
+# sync_worker (TokenVault.read): access `latest`, and list versions to fall back to the newest
+# enabled one when `latest` was destroyed. Nothing that writes.
+resource "google_project_iam_custom_role" "token_reader" {
+  role_id     = "calsyncTokenReader"
+  title       = "calsync refresh-token reader"
+  description = "Read calsync-rt-* token versions (granted with a name-prefix condition)."
+  permissions = [
+    "secretmanager.versions.access",
+    "secretmanager.versions.list",
+  ]
+}
+
+# oauth_callback (TokenVault.store): add the refresh token as a new version of the member's
+# secret, list and destroy the older versions. Cannot read a token.
 resource "google_project_iam_custom_role" "token_writer" {
   role_id     = "calsyncTokenWriter"
   title       = "calsync refresh-token writer"
   description = "Add versions to calsync-rt-* secrets and destroy older ones (granted with a name-prefix condition)."
   permissions = [
-    "secretmanager.secrets.get",
     "secretmanager.versions.add",
     "secretmanager.versions.destroy",
-    "secretmanager.versions.get",
     "secretmanager.versions.list",
   ]
 }
@@ -66,6 +78,8 @@ resource "google_project_iam_custom_role" "token_writer" {
 # name, should the check ever be evaluated on the new secret): it matches no existing secret
 # or version, so it grants no access to any secret's data. The worst a caller can do with it is
 # create an empty secret; it can add data only to calsync-rt-* secrets (token_writer above).
+# (The alternative, roles/secretmanager.admin under the same condition, would work the same way
+# but carry IAM-policy and version-access permissions the callback never uses.)
 resource "google_project_iam_custom_role" "token_creator" {
   role_id     = "calsyncTokenCreator"
   title       = "calsync refresh-token secret creator"
@@ -73,18 +87,16 @@ resource "google_project_iam_custom_role" "token_creator" {
   permissions = ["secretmanager.secrets.create"]
 }
 
-# oauth_disconnect: read the token once to revoke it at Google, then destroy every version and
-# delete the secret.
+# oauth_disconnect (ConnectService.disconnect): read the token once to revoke it at Google
+# (TokenVault.read), then destroy every version and delete the secret (TokenVault.destroy).
 resource "google_project_iam_custom_role" "token_remover" {
   role_id     = "calsyncTokenRemover"
   title       = "calsync refresh-token remover"
   description = "Read, destroy and delete calsync-rt-* secrets (granted with a name-prefix condition)."
   permissions = [
     "secretmanager.secrets.delete",
-    "secretmanager.secrets.get",
     "secretmanager.versions.access",
     "secretmanager.versions.destroy",
-    "secretmanager.versions.get",
     "secretmanager.versions.list",
   ]
 }
@@ -94,7 +106,7 @@ resource "google_project_iam_custom_role" "token_remover" {
 # sync_worker: read tokens only.
 resource "google_project_iam_member" "worker_reads_tokens" {
   project = var.project_id
-  role    = "roles/secretmanager.secretAccessor"
+  role    = google_project_iam_custom_role.token_reader.id
   member  = "serviceAccount:${google_service_account.function["sync_worker"].email}"
 
   condition {

@@ -293,20 +293,56 @@ def test_token_secrets_are_scoped_to_their_prefix_and_never_public() -> None:
             assert expression == "${local.token_condition}", address
 
     worker_roles = {r for a, (r, b) in grants.items() if "sync_worker" in b["member"]}
-    assert worker_roles == {"roles/secretmanager.secretAccessor"}
+    assert worker_roles == {"${google_project_iam_custom_role.token_reader.id}"}
 
 
 def test_token_custom_roles_hold_only_what_each_use_case_calls() -> None:
     roles = _resources("google_project_iam_custom_role")
+    reader = set(roles[("google_project_iam_custom_role", "token_reader")]["permissions"])
     creator = roles[("google_project_iam_custom_role", "token_creator")]["permissions"]
     writer = set(roles[("google_project_iam_custom_role", "token_writer")]["permissions"])
     remover = set(roles[("google_project_iam_custom_role", "token_remover")]["permissions"])
+    assert "secretmanager.versions.access" in reader
+    assert reader <= {
+        "secretmanager.versions.access",
+        "secretmanager.versions.list",
+        "secretmanager.versions.get",
+    }
     assert creator == ["secretmanager.secrets.create"]
     assert {"secretmanager.versions.add", "secretmanager.versions.destroy"} <= writer
     assert "secretmanager.versions.access" not in writer
     assert not {"secretmanager.secrets.delete", "secretmanager.secrets.setIamPolicy"} & writer
     assert {"secretmanager.secrets.delete", "secretmanager.versions.destroy"} <= remover
     assert not [p for p in writer | remover if p.endswith(("setIamPolicy", ".create"))]
+
+
+# Secret Manager client method -> the permission it is checked against.
+_SECRET_METHOD_PERMISSIONS = {
+    "access_secret_version": "secretmanager.versions.access",
+    "list_secret_versions": "secretmanager.versions.list",
+    "get_secret_version": "secretmanager.versions.get",
+    "add_secret_version": "secretmanager.versions.add",
+    "destroy_secret_version": "secretmanager.versions.destroy",
+    "disable_secret_version": "secretmanager.versions.disable",
+    "enable_secret_version": "secretmanager.versions.enable",
+    "create_secret": "secretmanager.secrets.create",
+    "get_secret": "secretmanager.secrets.get",
+    "update_secret": "secretmanager.secrets.update",
+    "delete_secret": "secretmanager.secrets.delete",
+}
+
+
+def test_token_roles_cover_every_secret_manager_call_the_code_makes() -> None:
+    """If the token vault starts calling a new Secret Manager method, the IAM must follow."""
+    vault = REPO / "shared" / "adapters" / "secrets.py"
+    called = set(re.findall(r"_client\.(\w+)\(", vault.read_text(encoding="utf-8")))
+    assert called, "no Secret Manager calls found: did the vault move?"
+    unknown = called - set(_SECRET_METHOD_PERMISSIONS)
+    assert not unknown, f"map these Secret Manager calls to permissions (and grant them): {unknown}"
+    roles = _resources("google_project_iam_custom_role")
+    granted = {p for body in roles.values() for p in body["permissions"]}
+    needed = {_SECRET_METHOD_PERMISSIONS[m] for m in called}
+    assert needed <= granted, f"not granted to any token role: {needed - granted}"
 
 
 # --- Pub/Sub -----------------------------------------------------------------------------------
