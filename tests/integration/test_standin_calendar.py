@@ -279,3 +279,12 @@ def test_order_by_start_time_pages_in_start_order(standin: GoogleStandIn, servic
     with pytest.raises(HttpError) as caught:
         service.events().list(calendarId="primary", orderBy="startTime").execute()  # needs singleEvents
     assert caught.value.resp.status == 400
+
+
+def test_stop_drops_keep_alive_connections() -> None:
+    standin_ = GoogleStandIn()
+    with standin_:
+        svc = service_for(standin_, standin_.issue_refresh_token(EMAIL))
+        svc.events().list(calendarId="primary").execute()  # opens a keep-alive connection
+    with pytest.raises(ConnectionError):  # refused/reset: the kept-alive socket is closed too
+        svc.events().list(calendarId="primary").execute()

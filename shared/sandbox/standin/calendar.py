@@ -113,7 +113,9 @@ class _Stored:
     deleted: bool = False
 
 
-class _BadRequest(Exception):
+class _Refusal(Exception):
+    """A listing refused with a Google error answer (400 or 410)."""
+
     def __init__(self, response: Response) -> None:
         super().__init__(response.status)
         self.response = response
@@ -256,14 +258,14 @@ class Calendar:
         try:
             with self._lock:
                 return json_response(200, self._list(request, token_key))
-        except _BadRequest as bad:
+        except _Refusal as bad:
             return bad.response
 
     def _list(self, request: Request, token_key: str) -> dict[str, Any]:
         arg = request.arg
         max_results = _int_arg(arg("maxResults"), "maxResults", DEFAULT_MAX_RESULTS)
         if max_results < 1:
-            raise _BadRequest(calendar_error(400, "invalid", "Invalid value for maxResults"))
+            raise _Refusal(calendar_error(400, "invalid", "Invalid value for maxResults"))
         max_results = min(max_results, MAX_MAX_RESULTS)
         show_deleted = (arg("showDeleted") or "false").lower() == "true"
         sync_token, page_token = arg("syncToken"), arg("pageToken")
@@ -272,7 +274,7 @@ class Calendar:
             if arg("showDeleted") is not None and not show_deleted:
                 conflicting.append("showDeleted=false")
             if conflicting:
-                raise _BadRequest(
+                raise _Refusal(
                     calendar_error(
                         400,
                         "invalid",
@@ -360,7 +362,7 @@ class Calendar:
                 return [updated, str(event["id"])]
 
             return by_updated
-        raise _BadRequest(
+        raise _Refusal(
             calendar_error(
                 400, "invalid", "The requested ordering is not available for the particular query."
             )
@@ -381,9 +383,9 @@ class Calendar:
             if not isinstance(content, dict) or content.get("k") != kind:
                 raise ValueError(token)
         except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-            raise _BadRequest(calendar_error(400, "invalid", f"Invalid {what} token value.")) from exc
+            raise _Refusal(calendar_error(400, "invalid", f"Invalid {what} token value.")) from exc
         if content.get("o") != self.email or content.get("i") != token_key or content.get("e") != self._epoch:
-            raise _BadRequest(calendar_error(410, "fullSyncRequired"))
+            raise _Refusal(calendar_error(410, "fullSyncRequired"))
         return content
 
 
@@ -401,7 +403,7 @@ def _int_arg(raw: str | None, name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError as exc:
-        raise _BadRequest(calendar_error(400, "invalid", f"Invalid value for {name}: {raw}")) from exc
+        raise _Refusal(calendar_error(400, "invalid", f"Invalid value for {name}: {raw}")) from exc
 
 
 def _time_arg(raw: str | None, name: str) -> datetime | None:
@@ -410,7 +412,7 @@ def _time_arg(raw: str | None, name: str) -> datetime | None:
     try:
         return parse_rfc3339(raw)
     except ValueError as exc:
-        raise _BadRequest(calendar_error(400, "invalid", f"Invalid value for {name}: {raw}")) from exc
+        raise _Refusal(calendar_error(400, "invalid", f"Invalid value for {name}: {raw}")) from exc
 
 
 def event_bound(point: Mapping[str, Any] | None, calendar_zone: str) -> datetime | None:

@@ -3,7 +3,9 @@ the request log and fault injection shared by every emulated service."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -199,6 +201,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
     server_version = "calsync-google-standin"
     sys_version = ""
 
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection, open_=True)  # type: ignore[attr-defined]
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.connection, open_=False)  # type: ignore[attr-defined]
+
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY_BYTES:
@@ -237,6 +249,24 @@ class StandInHTTPServer(ThreadingHTTPServer):
     def __init__(self, host: str, port: int, dispatch: Handler) -> None:
         super().__init__((host, port), _RequestHandler)
         self.dispatch = dispatch
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def track(self, connection: socket.socket, open_: bool) -> None:
+        with self._connections_lock:
+            if open_:
+                self._connections.add(connection)
+            else:
+                self._connections.discard(connection)
+
+    def close_connections(self) -> None:
+        """Drop every open keep-alive connection: after `stop()` nothing is served any more."""
+        with self._connections_lock:
+            connections = list(self._connections)
+            self._connections.clear()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
 
 def sleep(seconds: float) -> None:
