@@ -46,20 +46,46 @@ class SecretManagerTokenVault:
         return f"projects/{self._project}/secrets/{secret_id(tenant_id, member_id)}"
 
     def read(self, tenant_id: str, member_id: str) -> str:
-        """The latest version's token. Raises NotFound (no secret, or its latest version is
-        destroyed or disabled), TransientError, PermanentError."""
+        """The newest ENABLED version's token. Raises NotFound (no secret or no enabled version),
+        TransientError, PermanentError."""
         from google.api_core import exceptions
 
-        name = f"{self._secret_name(tenant_id, member_id)}/versions/latest"
+        secret = self._secret_name(tenant_id, member_id)
+        missing = NotFound(f"no refresh token stored for member {member_id!r} of tenant {tenant_id!r}")
         try:
-            response = self._client.access_secret_version(name=name, timeout=self._timeout_s)
-        except (exceptions.NotFound, exceptions.FailedPrecondition):
-            raise NotFound(
-                f"no refresh token stored for member {member_id!r} of tenant {tenant_id!r}"
-            ) from None
+            try:
+                response = self._client.access_secret_version(
+                    name=f"{secret}/versions/latest", timeout=self._timeout_s
+                )
+            except exceptions.GoogleAPICallError as error:
+                if not _is_failed_precondition(error):
+                    raise
+                # `latest` is the newest version even when destroyed (a store that failed and
+                # was rolled back): fall back to the newest ENABLED one.
+                enabled = self._enabled_version(secret)
+                if enabled is None:
+                    raise missing from None
+                response = self._client.access_secret_version(name=enabled, timeout=self._timeout_s)
+        except exceptions.NotFound:
+            raise missing from None
         except _sdk_errors() as error:
+            if _is_failed_precondition(error):
+                raise missing from None
             raise _translate(error, "reading the refresh token") from None
         return bytes(response.payload.data).decode("utf-8")
+
+    def _enabled_version(self, secret: str) -> str | None:
+        from google.cloud import secretmanager
+
+        enabled = secretmanager.SecretVersion.State.ENABLED
+        versions = [
+            v
+            for v in self._client.list_secret_versions(parent=secret, timeout=self._timeout_s)
+            if v.state == enabled
+        ]
+        if not versions:
+            return None
+        return str(max(versions, key=lambda v: int(v.name.rsplit("/", 1)[-1])).name)
 
     def store(self, tenant_id: str, member_id: str, refresh_token: str) -> None:
         """Add the token as a new version (creating the secret if needed), then destroy every
@@ -139,10 +165,28 @@ class SecretManagerTokenVault:
 
         try:
             self._client.destroy_secret_version(name=name, timeout=self._timeout_s)
-        except (exceptions.NotFound, exceptions.FailedPrecondition):
-            return  # gone, or destroyed already
+        except exceptions.NotFound:
+            return  # gone
         except _sdk_errors() as error:
+            if _is_failed_precondition(error):
+                return  # destroyed already
             raise _translate(error, "destroying a secret version") from None
+
+
+def _is_failed_precondition(error: BaseException) -> bool:
+    """gRPC's FAILED_PRECONDITION (a destroyed or disabled version). Over REST it arrives as an
+    HTTP 400 whose body says `"status": "FAILED_PRECONDITION"`."""
+    from google.api_core import exceptions
+
+    if isinstance(error, exceptions.FailedPrecondition):
+        return True
+    if not isinstance(error, exceptions.BadRequest) or error.response is None:
+        return False
+    try:
+        body = error.response.json()
+    except (ValueError, AttributeError, TypeError):
+        return False
+    return isinstance(body, dict) and (body.get("error") or {}).get("status") == "FAILED_PRECONDITION"
 
 
 def _sdk_errors() -> tuple[type[BaseException], ...]:

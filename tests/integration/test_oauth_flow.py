@@ -1,0 +1,606 @@
+"""Connecting calendars end to end (SPEC §5): the browser's whole OAuth flow over HTTP through
+functions-framework (`oauth_connect`, `oauth_callback`, `oauth_disconnect`) against the real
+Firestore and Pub/Sub emulators and the Google stand-in (OAuth, token, revoke, Secret Manager),
+with the production adapters; plus the attacks and failures that must change nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import functions_framework
+import pytest
+import requests
+from google.cloud import firestore, pubsub_v1
+
+from shared import bootstrap
+from shared.adapters.secrets import secret_id
+from shared.domain import links
+from shared.domain.links import LinkPurpose
+from shared.sandbox.google_standin import GoogleStandIn
+from shared.services.connect import SCOPE_MISSING_MESSAGE, state_key
+from shared.services.jobs import decode_job
+from shared.services.ports import SyncJob
+
+MAIN = str(Path(__file__).resolve().parents[2] / "functions" / "main.py")
+BASE = "http://127.0.0.1:8080"  # where the browser thinks the functions are (test clients serve them)
+CONNECT_URL = f"{BASE}/oauth_connect"
+CALLBACK_URL = f"{BASE}/oauth_callback"
+DISCONNECT_URL = f"{BASE}/oauth_disconnect"
+LINK_KEY = "test-link-signing-key-0123456789"
+TARGETS = ("oauth_connect", "oauth_callback", "oauth_disconnect")
+CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar.events.readonly"
+
+# The emulator honours `return_immediately`, which keeps empty pulls from waiting out a timeout.
+pytestmark = pytest.mark.filterwarnings("ignore:The return_immediately flag is deprecated:DeprecationWarning")
+
+ANNA = ("acme", "m-anna", "anna@northwind-cs.com")
+CARL = ("acme", "m-carl", "carl@northwind-cs.com")
+BOB = ("globex", "m-bob", "bob@globex-cs.com")
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: str
+
+    @property
+    def location(self) -> str:
+        return self.headers.get("Location", "")
+
+
+@dataclass
+class Sandbox:
+    project: str
+    standin: GoogleStandIn
+    db: firestore.Client
+    subscriber: pubsub_v1.SubscriberClient
+    subscription: str
+    clients: dict[str, Any]
+    replies: list[Reply] = field(default_factory=list)  # every answer of OUR functions
+
+    # --- the browser ----------------------------------------------------------------------------
+
+    def get(self, url: str) -> Reply:
+        return self.request("GET", url)
+
+    def request(self, method: str, url: str) -> Reply:
+        parts = urlsplit(url)
+        if url.startswith(self.standin.base_url):
+            answer = requests.request(method, url, allow_redirects=False, timeout=10)
+            return Reply(answer.status_code, dict(answer.headers), answer.text)
+        assert url.startswith(BASE), url
+        target = parts.path.strip("/")
+        response = self.clients[target].open(parts.path, method=method, query_string=parts.query)
+        reply = Reply(response.status_code, dict(response.headers), response.get_data(as_text=True))
+        self.replies.append(reply)
+        return reply
+
+    def connect(self, who: tuple[str, str, str]) -> Reply:
+        """The whole browser round trip: link -> consent -> callback."""
+        consent = self.get(self.link(LinkPurpose.CONNECT, who))
+        assert consent.status == 302, consent.body
+        google = self.get(consent.location)
+        assert google.status == 302, google.body
+        assert google.location.startswith(CALLBACK_URL)
+        return self.get(google.location)
+
+    def consent_redirect(self, who: tuple[str, str, str]) -> str:
+        """Up to Google's redirect back (the callback URL the browser is about to open)."""
+        consent = self.get(self.link(LinkPurpose.CONNECT, who))
+        assert consent.status == 302, consent.body
+        google = self.get(consent.location)
+        assert google.status == 302, google.body
+        return google.location
+
+    # --- links, state, inspection ---------------------------------------------------------------
+
+    def link(
+        self, purpose: LinkPurpose, who: tuple[str, str, str], expires_in: timedelta = timedelta(minutes=15)
+    ) -> str:
+        tenant, member, _ = who
+        params = links.sign_link(LINK_KEY, purpose, tenant, member, datetime.now(UTC) + expires_in)
+        return links.link_url(CONNECT_URL if purpose is LinkPurpose.CONNECT else DISCONNECT_URL, params)
+
+    def member(self, who: tuple[str, str, str]) -> dict[str, Any]:
+        tenant, member, _ = who
+        snapshot = self.db.collection("tenants").document(tenant).collection("members").document(member).get()
+        return snapshot.to_dict() or {}
+
+    def secret_states(self, who: tuple[str, str, str]) -> dict[int, str]:
+        return self.standin.secrets.states(self.project, secret_id(who[0], who[1]))
+
+    def stored_token(self, who: tuple[str, str, str]) -> str:
+        return str(bootstrap.token_vault().read(who[0], who[1]))
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything a failed request must leave as it was: Firestore and the secrets."""
+        documents = {}
+        for tenant in ("acme", "globex"):
+            for doc in self.db.collection("tenants").document(tenant).collection("members").stream():
+                documents[f"{tenant}/{doc.id}"] = doc.to_dict()
+        states = {doc.id: doc.to_dict() for doc in self.db.collection("oauthStates").stream()}
+        secrets = {
+            r.secret_id: [(v.number, v.state, bytes(v.data)) for v in r.versions]
+            for r in self.standin.secrets.list(self.project)
+        }
+        return {"members": documents, "states": states, "secrets": secrets}
+
+    def jobs(self) -> list[SyncJob]:
+        received = []
+        while True:
+            response = self.subscriber.pull(
+                subscription=self.subscription, max_messages=100, return_immediately=True, timeout=10
+            )
+            if not response.received_messages:
+                return received
+            received.extend(decode_job(m.message.data) for m in response.received_messages)
+            self.subscriber.acknowledge(
+                subscription=self.subscription, ack_ids=[m.ack_id for m in response.received_messages]
+            )
+
+    def refresh_status(self, token: str) -> tuple[int, str]:
+        """What Google's token endpoint says to a refresh with this token."""
+        answer = requests.post(
+            self.standin.token_uri,
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": token,
+                "client_id": self.standin.client_id,
+                "client_secret": self.standin.client_secret,
+            },
+            timeout=10,
+        )
+        return answer.status_code, answer.json().get("error", "")
+
+
+def _seed(db: firestore.Client) -> None:
+    for tenant, member, email in (ANNA, CARL, BOB):
+        db.collection("tenants").document(tenant).set({"name": tenant, "internalDomains": []})
+        db.collection("tenants").document(tenant).collection("members").document(member).set(
+            {"email": email, "name": member[2:].title(), "calendar": {"status": "not_connected"}}
+        )
+
+
+@pytest.fixture
+def sandbox(
+    firestore_project: str, firestore_client: firestore.Client, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Sandbox]:
+    standin = GoogleStandIn(redirect_uris=[CALLBACK_URL]).start()
+    topic = f"sync-{uuid.uuid4().hex[:8]}"
+    env = {
+        "CALSYNC_OAUTH_CLIENT_ID": standin.client_id,
+        "CALSYNC_OAUTH_CLIENT_SECRET": standin.client_secret,
+        "CALSYNC_OAUTH_REDIRECT_URI": CALLBACK_URL,
+        "CALSYNC_CONNECT_URL": CONNECT_URL,
+        "CALSYNC_DISCONNECT_URL": DISCONNECT_URL,
+        "CALSYNC_OAUTH_AUTH_URI": standin.auth_uri,
+        "CALSYNC_OAUTH_TOKEN_URI": standin.token_uri,
+        "CALSYNC_OAUTH_REVOKE_URI": standin.revoke_uri,
+        "CALSYNC_SECRET_MANAGER_ENDPOINT": standin.secret_manager_endpoint,
+        "CALSYNC_LINK_SIGNING_KEY": LINK_KEY,
+        "CALSYNC_SYNC_TOPIC": topic,
+        # The sandbox's plain-http Google: tests only.
+        "OAUTHLIB_INSECURE_TRANSPORT": "1",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("CALSYNC_RETURN_URL", raising=False)
+    monkeypatch.delenv("OAUTHLIB_RELAX_TOKEN_SCOPE", raising=False)
+    bootstrap.reset()
+    _seed(firestore_client)
+    publisher = pubsub_v1.PublisherClient()
+    topic_path = publisher.topic_path(firestore_project, topic)
+    publisher.create_topic(name=topic_path)
+    subscriber = pubsub_v1.SubscriberClient()
+    subscription = subscriber.subscription_path(firestore_project, f"{topic}-sub")
+    subscriber.create_subscription(name=subscription, topic=topic_path)
+    clients = {t: functions_framework.create_app(target=t, source=MAIN).test_client() for t in TARGETS}
+    try:
+        yield Sandbox(firestore_project, standin, firestore_client, subscriber, subscription, clients)
+    finally:
+        standin.stop()
+        bootstrap.reset()
+
+
+def _query(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+# --- the happy path -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("relax_scope", [False, True], ids=["strict-oauthlib", "relaxed-oauthlib"])
+def test_connect_link_to_connected_member_with_one_secret_and_a_first_sync(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, relax_scope: bool
+) -> None:
+    if relax_scope:
+        monkeypatch.setenv("OAUTHLIB_RELAX_TOKEN_SCOPE", "1")
+    before = datetime.now(UTC)
+
+    consent = sandbox.get(sandbox.link(LinkPurpose.CONNECT, ANNA))
+    assert consent.status == 302
+    assert consent.location.startswith(sandbox.standin.auth_uri)
+    asked = _query(consent.location)
+    assert set(asked["scope"].split()) == {"openid", "email", CALENDAR_SCOPE}
+    assert asked["access_type"] == "offline"
+    assert asked["prompt"] == "consent"
+    assert asked["include_granted_scopes"] == "true"
+    assert asked["code_challenge_method"] == "S256"
+    assert len(asked["code_challenge"]) == 43
+    assert asked["login_hint"] == ANNA[2]
+    assert asked["redirect_uri"] == CALLBACK_URL
+    assert asked["response_type"] == "code"
+    assert len(asked["state"]) >= 43
+    # The state lives server-side under its hash only, bound to tenant, member and verifier.
+    stored = sandbox.db.collection("oauthStates").document(state_key(asked["state"])).get().to_dict()
+    assert stored is not None
+    assert (stored["tenantId"], stored["memberId"]) == ("acme", "m-anna")
+    assert 43 <= len(stored["codeVerifier"]) <= 128
+    assert timedelta(minutes=9) < stored["expiresAt"] - before <= timedelta(minutes=10, seconds=5)
+    assert asked["state"] not in json.dumps(stored, default=str)
+
+    google = sandbox.get(consent.location)
+    assert google.status == 302
+    done = sandbox.get(google.location)
+
+    assert done.status == 200, done.body
+    assert "Calendar connected" in done.body
+    calendar = sandbox.member(ANNA)["calendar"]
+    assert calendar["status"] == "connected"
+    assert calendar["googleEmail"] == ANNA[2]
+    assert calendar["connectedAt"] >= before
+    assert calendar["nextSyncAt"] >= before
+    assert calendar["lastError"] is None
+    assert calendar["consecutiveFailures"] == 0
+    assert sandbox.secret_states(ANNA) == {1: "ENABLED"}
+    assert sandbox.refresh_status(sandbox.stored_token(ANNA))[0] == 200
+    assert sandbox.jobs() == [SyncJob("acme", "m-anna", "connected")]
+    # The state is used up: its verifier is gone.
+    consumed = sandbox.db.collection("oauthStates").document(state_key(asked["state"])).get().to_dict()
+    assert consumed is not None
+    assert "codeVerifier" not in consumed
+    assert consumed["consumedAt"] is not None
+
+
+def test_the_callback_redirects_to_the_return_url_when_configured(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CALSYNC_RETURN_URL", "https://cs.example.com/profile?tab=calendar")
+    bootstrap.reset()
+    done = sandbox.connect(ANNA)
+    assert done.status == 302
+    assert done.location == "https://cs.example.com/profile?tab=calendar"
+    assert sandbox.member(ANNA)["calendar"]["status"] == "connected"
+
+
+def test_a_connect_link_is_usable_more_than_once_while_valid(sandbox: Sandbox) -> None:
+    link = sandbox.link(LinkPurpose.CONNECT, ANNA)
+    first, second = sandbox.get(link), sandbox.get(link)
+    assert first.status == second.status == 302
+    assert _query(first.location)["state"] != _query(second.location)["state"]
+    assert sandbox.get(sandbox.get(second.location).location).status == 200
+
+
+def test_reconnect_rotates_the_secret_and_keeps_the_cursor_for_the_same_account(sandbox: Sandbox) -> None:
+    assert sandbox.connect(ANNA).status == 200
+    first_token = sandbox.stored_token(ANNA)
+    members = sandbox.db.collection("tenants").document("acme").collection("members")
+    members.document("m-anna").update({"calendar.syncToken": "cursor-1", "calendar.lastError": "old"})
+
+    assert sandbox.connect(ANNA).status == 200
+
+    assert sandbox.secret_states(ANNA) == {1: "DESTROYED", 2: "ENABLED"}
+    assert sandbox.stored_token(ANNA) != first_token
+    calendar = sandbox.member(ANNA)["calendar"]
+    assert calendar["syncToken"] == "cursor-1"  # same Google account: the cursor still holds
+    assert calendar["lastError"] is None
+    assert sandbox.jobs() == [SyncJob("acme", "m-anna", "connected")] * 2
+
+
+def test_reconnecting_another_google_account_resets_the_sync_cursor(sandbox: Sandbox) -> None:
+    assert sandbox.connect(ANNA).status == 200
+    members = sandbox.db.collection("tenants").document("acme").collection("members")
+    members.document("m-anna").update(
+        {"calendar.syncToken": "cursor-1", "calendar.pageToken": "p", "email": "anna.new@northwind-cs.com"}
+    )
+
+    assert sandbox.connect(ANNA).status == 200
+
+    calendar = sandbox.member(ANNA)["calendar"]
+    assert calendar["googleEmail"] == "anna.new@northwind-cs.com"
+    assert calendar["syncToken"] is None
+    assert calendar["pageToken"] is None
+    assert sandbox.secret_states(ANNA) == {1: "DESTROYED", 2: "ENABLED"}
+
+
+# --- attacks and mistakes: a 4xx and nothing changes --------------------------------------------
+
+
+def test_expired_link_is_refused(sandbox: Sandbox) -> None:
+    before = sandbox.snapshot()
+    reply = sandbox.get(sandbox.link(LinkPurpose.CONNECT, ANNA, expires_in=timedelta(seconds=-1)))
+    assert reply.status == 410
+    assert "expired" in reply.body
+    assert sandbox.snapshot() == before
+
+
+def test_tampered_link_is_refused(sandbox: Sandbox) -> None:
+    before = sandbox.snapshot()
+    link = sandbox.link(LinkPurpose.CONNECT, ANNA)
+    for tampered in (link.replace("m-anna", "m-carl"), link.replace("sig=", "sig=A") + "x", link + "0"):
+        reply = sandbox.get(tampered)
+        assert 400 <= reply.status < 500
+        assert "Location" not in reply.headers
+    assert sandbox.get(link.split("&sig=")[0]).status == 400  # no signature at all
+    assert sandbox.snapshot() == before
+
+
+def test_a_disconnect_link_does_not_start_a_consent(sandbox: Sandbox) -> None:
+    before = sandbox.snapshot()
+    disconnect = sandbox.link(LinkPurpose.DISCONNECT, ANNA)
+    reply = sandbox.get(CONNECT_URL + "?" + urlsplit(disconnect).query)
+    assert reply.status == 403
+    assert sandbox.snapshot() == before
+
+
+def test_link_for_another_tenants_member_is_refused(sandbox: Sandbox) -> None:
+    before = sandbox.snapshot()
+    reply = sandbox.get(sandbox.link(LinkPurpose.CONNECT, ("acme", "m-bob", "")))  # Bob is globex's
+    assert reply.status == 404
+    assert sandbox.snapshot() == before
+
+
+def test_replayed_state_is_refused_without_side_effects(sandbox: Sandbox) -> None:
+    callback = sandbox.consent_redirect(ANNA)
+    assert sandbox.get(callback).status == 200
+    assert len(sandbox.jobs()) == 1
+    before = sandbox.snapshot()
+
+    replay = sandbox.get(callback)
+
+    assert replay.status == 400
+    assert "already" in replay.body
+    assert sandbox.snapshot() == before
+    assert sandbox.jobs() == []
+
+
+def test_state_of_one_member_with_the_code_of_another_connects_nobody(sandbox: Sandbox) -> None:
+    anna = _query(sandbox.consent_redirect(ANNA))
+    carl = _query(sandbox.consent_redirect(CARL))
+    before = sandbox.snapshot()
+
+    mixed = sandbox.get(f"{CALLBACK_URL}?{urlencode({'state': carl['state'], 'code': anna['code']})}")
+
+    assert mixed.status == 400  # Carl's PKCE verifier does not fit Anna's code
+    assert sandbox.snapshot() == before
+    # Carl's own flow still completes: the state was not burnt by the failed attempt.
+    own = sandbox.get(f"{CALLBACK_URL}?{urlencode({'state': carl['state'], 'code': carl['code']})}")
+    assert own.status == 200
+    assert sandbox.member(CARL)["calendar"]["googleEmail"] == CARL[2]
+    assert sandbox.member(ANNA)["calendar"]["status"] == "not_connected"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"code": "4/0abc"},
+        {"state": "never-issued", "code": "4/0abc"},
+        {"state": "", "code": "4/0abc"},
+        {"state": "x" * 5000, "code": "4/0abc"},
+    ],
+    ids=["nothing", "no-state", "unknown-state", "empty-state", "huge-state"],
+)
+def test_missing_or_unknown_state_is_refused(sandbox: Sandbox, params: dict[str, str]) -> None:
+    before = sandbox.snapshot()
+    reply = sandbox.get(f"{CALLBACK_URL}?{urlencode(params)}")
+    assert reply.status == 400
+    assert sandbox.snapshot() == before
+
+
+def test_missing_code_is_refused_and_the_state_survives(sandbox: Sandbox) -> None:
+    callback = _query(sandbox.consent_redirect(ANNA))
+    before = sandbox.snapshot()
+    reply = sandbox.get(f"{CALLBACK_URL}?{urlencode({'state': callback['state']})}")
+    assert reply.status == 400
+    assert "code" in reply.body
+    assert sandbox.snapshot() == before
+    complete = sandbox.get(f"{CALLBACK_URL}?{urlencode(callback)}")
+    assert complete.status == 200
+
+
+def test_expired_state_is_refused(sandbox: Sandbox) -> None:
+    callback = _query(sandbox.consent_redirect(ANNA))
+    sandbox.db.collection("oauthStates").document(state_key(callback["state"])).update(
+        {"expiresAt": datetime.now(UTC) - timedelta(seconds=1)}
+    )
+    before = sandbox.snapshot()
+    reply = sandbox.get(f"{CALLBACK_URL}?{urlencode(callback)}")
+    assert reply.status == 400
+    assert "expired" in reply.body
+    assert sandbox.snapshot() == before
+
+
+def test_access_denied_records_last_error_and_connects_nothing(sandbox: Sandbox) -> None:
+    sandbox.standin.consent.mode = "deny"
+    callback = sandbox.consent_redirect(ANNA)
+    assert _query(callback)["error"] == "access_denied"
+
+    reply = sandbox.get(callback)
+
+    assert reply.status == 403
+    assert "not connected" in reply.body.lower() or "not given" in reply.body
+    calendar = sandbox.member(ANNA)["calendar"]
+    assert calendar["status"] == "not_connected"
+    assert "access_denied" in calendar["lastError"]
+    assert sandbox.secret_states(ANNA) == {}
+    assert sandbox.jobs() == []
+    assert sandbox.get(callback).status == 400  # and the state is used up
+
+
+def test_access_denied_leaves_a_connected_member_connected(sandbox: Sandbox) -> None:
+    assert sandbox.connect(ANNA).status == 200
+    sandbox.jobs()
+    sandbox.standin.consent.mode = "deny"
+    assert sandbox.connect(ANNA).status == 403
+    calendar = sandbox.member(ANNA)["calendar"]
+    assert calendar["status"] == "connected"
+    assert sandbox.secret_states(ANNA) == {1: "ENABLED"}
+
+
+def test_unticked_calendar_scope_is_not_a_connection(sandbox: Sandbox) -> None:
+    sandbox.standin.consent.mode = "grant_without_calendar"
+    reply = sandbox.connect(ANNA)
+    assert reply.status == 403
+    assert "calendar" in reply.body.lower()
+    calendar = sandbox.member(ANNA)["calendar"]
+    assert calendar["status"] == "not_connected"
+    assert calendar["lastError"] == SCOPE_MISSING_MESSAGE
+    assert sandbox.secret_states(ANNA) == {}
+    assert sandbox.jobs() == []
+
+
+def test_token_endpoint_failure_changes_nothing_and_the_callback_can_be_retried(sandbox: Sandbox) -> None:
+    callback = sandbox.consent_redirect(ANNA)
+    before = sandbox.snapshot()
+    sandbox.standin.faults.inject("token", status=500)
+
+    failed = sandbox.get(callback)
+
+    assert failed.status == 503
+    assert sandbox.snapshot() == before
+    assert sandbox.jobs() == []
+    retried = sandbox.get(callback)  # the browser's reload
+    assert retried.status == 200
+    assert sandbox.member(ANNA)["calendar"]["status"] == "connected"
+
+
+def test_secret_manager_failure_leaves_nothing_half_written(sandbox: Sandbox) -> None:
+    callback = sandbox.consent_redirect(ANNA)
+    members_before = sandbox.snapshot()["members"]
+    sandbox.standin.faults.inject("secretmanager", status=500)
+
+    failed = sandbox.get(callback)
+
+    assert failed.status == 503
+    assert "not connected" in failed.body
+    after = sandbox.snapshot()
+    assert after["members"] == members_before
+    assert after["secrets"] == {}
+    assert sandbox.jobs() == []
+    assert sandbox.connect(ANNA).status == 200  # a new attempt works
+
+
+@pytest.mark.parametrize("failing_call", [1, 2, 3], ids=["add-version", "list-versions", "destroy-old"])
+def test_secret_manager_failure_during_a_reconnect_keeps_the_old_token(
+    sandbox: Sandbox, failing_call: int
+) -> None:
+    assert sandbox.connect(ANNA).status == 200
+    old_token = sandbox.stored_token(ANNA)
+    sandbox.jobs()
+    callback = sandbox.consent_redirect(ANNA)
+    members_before = sandbox.snapshot()["members"]
+    if failing_call > 1:  # let the calls before the failing one through
+        sandbox.standin.faults.inject("secretmanager", delay_s=0.001, count=failing_call - 1)
+    sandbox.standin.faults.inject("secretmanager", status=500)
+
+    failed = sandbox.get(callback)
+
+    states = sandbox.secret_states(ANNA)
+    assert failed.status == 503
+    assert sandbox.snapshot()["members"] == members_before
+    assert [s for s in states.values() if s == "ENABLED"] == ["ENABLED"]
+    assert sandbox.stored_token(ANNA) == old_token
+    assert sandbox.jobs() == []
+
+
+def test_methods_other_than_get_are_refused(sandbox: Sandbox) -> None:
+    before = sandbox.snapshot()
+    assert sandbox.request("POST", sandbox.link(LinkPurpose.CONNECT, ANNA)).status == 405
+    assert sandbox.request("POST", f"{CALLBACK_URL}?state=x&code=y").status == 405
+    assert sandbox.snapshot() == before
+
+
+# --- disconnect ---------------------------------------------------------------------------------
+
+
+def test_disconnect_get_only_asks_and_post_revokes_and_destroys(sandbox: Sandbox) -> None:
+    assert sandbox.connect(ANNA).status == 200
+    token = sandbox.stored_token(ANNA)
+    interactions = sandbox.db.collection("tenants").document("acme").collection("interactions")
+    interactions.document("i1").set({"type": "Google calendar", "memberIds": ["m-anna"]})
+    link = sandbox.link(LinkPurpose.DISCONNECT, ANNA)
+    before = sandbox.snapshot()
+
+    page = sandbox.get(link)  # what a mail scanner does
+
+    assert page.status == 200
+    assert '<form method="post"' in page.body
+    action = page.body.split('action="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    assert action == "?" + urlsplit(link).query
+    assert sandbox.snapshot() == before
+    assert sandbox.refresh_status(token)[0] == 200
+
+    done = sandbox.request("POST", DISCONNECT_URL + action)
+
+    assert done.status == 200
+    assert "disconnected" in done.body.lower()
+    assert sandbox.refresh_status(token) == (400, "invalid_grant")
+    assert sandbox.secret_states(ANNA) == {}
+    calendar = sandbox.member(ANNA)["calendar"]
+    assert calendar["status"] == "disconnected"
+    assert interactions.document("i1").get().exists  # interactions stay
+
+    # Reconnecting later works.
+    assert sandbox.connect(ANNA).status == 200
+    assert sandbox.member(ANNA)["calendar"]["status"] == "connected"
+    assert sandbox.secret_states(ANNA) == {1: "ENABLED"}
+
+
+def test_disconnect_tolerates_an_already_revoked_token(sandbox: Sandbox) -> None:
+    assert sandbox.connect(ANNA).status == 200
+    sandbox.standin.revoke_refresh_token(sandbox.stored_token(ANNA))
+    assert sandbox.request("POST", sandbox.link(LinkPurpose.DISCONNECT, ANNA)).status == 200
+    assert sandbox.member(ANNA)["calendar"]["status"] == "disconnected"
+    assert sandbox.secret_states(ANNA) == {}
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_tampered_or_expired_disconnect_links_change_nothing(sandbox: Sandbox, method: str) -> None:
+    assert sandbox.connect(ANNA).status == 200
+    token = sandbox.stored_token(ANNA)
+    before = sandbox.snapshot()
+    expired = sandbox.link(LinkPurpose.DISCONNECT, ANNA, expires_in=timedelta(seconds=-5))
+    tampered = sandbox.link(LinkPurpose.DISCONNECT, ANNA).replace("m-anna", "m-carl")
+    connect_link = DISCONNECT_URL + "?" + urlsplit(sandbox.link(LinkPurpose.CONNECT, ANNA)).query
+    assert sandbox.request(method, expired).status == 410
+    assert sandbox.request(method, tampered).status == 403
+    assert sandbox.request(method, connect_link).status == 403
+    assert sandbox.request(method, DISCONNECT_URL).status == 400
+    assert sandbox.snapshot() == before
+    assert sandbox.refresh_status(token)[0] == 200
+
+
+def test_revoke_failure_leaves_the_member_connected_and_a_retry_finishes(sandbox: Sandbox) -> None:
+    assert sandbox.connect(ANNA).status == 200
+    token = sandbox.stored_token(ANNA)
+    link = sandbox.link(LinkPurpose.DISCONNECT, ANNA)
+    before = sandbox.snapshot()
+    sandbox.standin.faults.inject("revoke", status=503)
+
+    assert sandbox.request("POST", link).status == 503
+
+    assert sandbox.snapshot() == before
+    assert sandbox.refresh_status(token)[0] == 200
+    assert sandbox.request("POST", link).status == 200
+    assert sandbox.refresh_status(token) == (400, "invalid_grant")
+    assert sandbox.member(ANNA)["calendar"]["status"] == "disconnected"
