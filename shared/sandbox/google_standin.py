@@ -297,6 +297,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="load an events.list-shaped JSON file as EMAIL's primary calendar (repeatable)",
     )
     parser.add_argument("--no-shift", action="store_true", help="keep the files' absolute times")
+    parser.add_argument(
+        "--default-email",
+        default=None,
+        help="account that consents when the auth request has no login_hint (default: first --calendar)",
+    )
+    parser.add_argument(
+        "--consent",
+        choices=("grant", "deny", "grant_without_calendar"),
+        default="grant",
+        help="what the auto-consenting user does",
+    )
     parser.add_argument("--client-id", default="calsync-local-client")
     parser.add_argument("--client-secret", default="calsync-local-secret")
     parser.add_argument("--redirect-uri", action="append", default=None, help="registered redirect URI")
@@ -314,6 +325,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not sep or not email or not path:
             parser.error(f"--calendar expects EMAIL=FILE, got {spec!r}")
         loads.append((email, path))
+    default_email = args.default_email or (loads[0][0] if loads else None)
+    if default_email:
+        standin.consent.default_email = default_email
+    standin.consent.mode = args.consent
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -334,6 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "calendar_endpoint": standin.calendar_endpoint,
             "secret_manager_endpoint": standin.secret_manager_endpoint,
             "client_id": standin.client_id,
+            "consent": f"{standin.consent.mode} as {standin.consent.default_email} (unless login_hint)",
         }
         for name, value in urls.items():
             print(f"{name}: {value}")
