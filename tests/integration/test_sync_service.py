@@ -167,7 +167,9 @@ def test_expired_sync_token_triggers_a_full_resync_that_removes_what_vanished(
 
     summary = sync_member(deps, TENANT, "m-anna")
 
-    assert summary.resynced_after_expiry and summary.full and summary.outcome == "synced"
+    assert summary.resynced_after_expiry
+    assert summary.full
+    assert summary.outcome == "synced"
     views = sandbox.stored_interactions()
     assert ("66jk4345mnfgb8po35gg07i4mp@google.com", "acc-acme") not in views
     expected = sandbox.expected_interactions()
@@ -196,7 +198,8 @@ def test_persistent_failure_records_it_backs_off_and_raises_for_redelivery(
         sync_member(deps, TENANT, "m-ben", settings=SyncSettings())
     state = bootstrap.member_store().get_member(TENANT, "m-ben").calendar
     assert state.consecutive_failures == 1
-    assert state.last_error and "500" in state.last_error
+    assert state.last_error
+    assert "500" in state.last_error
     assert state.next_sync_at == clock.now() + failure_backoff(1)
     assert state.lease_owner is None
     assert state.status == ConnectionStatus.CONNECTED
@@ -214,7 +217,8 @@ def test_revoked_consent_marks_the_member_needs_reauth_and_acknowledges(
     assert summary.outcome == "needs_reauth"
     state = bootstrap.member_store().get_member(TENANT, "m-chloe").calendar
     assert state.status == ConnectionStatus.NEEDS_REAUTH
-    assert state.last_error and token not in state.last_error
+    assert state.last_error
+    assert token not in state.last_error
     due = {m for _, m in bootstrap.member_store().due_members(sandbox.ANCHOR.replace(year=2030), 100)}
     assert "m-chloe" not in due
 
@@ -236,7 +240,7 @@ def test_concurrent_deliveries_for_one_member_give_the_result_of_one(deps: SyncD
     def run() -> None:
         try:
             outcomes.append(sync_member(deps, TENANT, "m-anna").outcome)
-        except BaseException as error:  # noqa: BLE001 - surfaced below
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=run) for _ in range(3)]
@@ -281,7 +285,7 @@ def test_a_worker_killed_between_a_page_write_and_the_cursor_save_is_finished_by
             return getattr(self.inner, name)
 
         def update_calendar(self, tenant_id: str, member_id: str, changes: Any, **kw: Any) -> None:
-            if "page_token" in changes and changes["page_token"]:
+            if changes.get("page_token"):
                 raise SystemExit("worker killed")  # not an Exception: nothing may catch it
             self.inner.update_calendar(tenant_id, member_id, changes, **kw)
 
