@@ -122,6 +122,16 @@ class GoogleStandIn:
     ) -> None:
         self.stop()
 
+    def reset(self) -> None:
+        """Back to a fresh stand-in on the same port: no calendars, secrets, tokens, faults or
+        logged requests, default consent. For a server shared by several tests."""
+        with self._lock:
+            self._calendars.clear()
+        self.oauth.reset()
+        self.secrets.clear()
+        self.faults.clear()
+        self.requests.clear()
+
     # --- URLs -----------------------------------------------------------------------------------
 
     @property

@@ -288,3 +288,19 @@ def test_stop_drops_keep_alive_connections() -> None:
         svc.events().list(calendarId="primary").execute()  # opens a keep-alive connection
     with pytest.raises(ConnectionError):  # refused/reset: the kept-alive socket is closed too
         svc.events().list(calendarId="primary").execute()
+
+
+def test_reset_forgets_everything_but_keeps_serving(standin: GoogleStandIn, service: Any) -> None:
+    standin.calendar(EMAIL).load_events([event("a", 2)])
+    standin.consent.mode = "deny"
+    standin.faults.inject("calendar", status=500, count=3)
+    port = standin.port
+    standin.reset()
+    assert standin.port == port
+    assert standin.consent.mode == "grant"
+    assert standin.faults.pending() == 0
+    assert len(standin.requests) == 0
+    with pytest.raises(RefreshError, match="invalid_grant"):  # its refresh token is forgotten
+        service.events().list(calendarId="primary").execute()
+    fresh = service_for(standin, standin.issue_refresh_token(EMAIL))
+    assert fresh.events().list(calendarId="primary").execute()["items"] == []

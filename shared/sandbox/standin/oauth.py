@@ -149,6 +149,16 @@ class OAuthService:
 
     # --- test and tool helpers ------------------------------------------------------------------
 
+    def reset(self) -> None:
+        """Forget every code, token and grant; the consent screen back to its defaults."""
+        with self._lock:
+            self._codes.clear()
+            self._refresh.clear()
+            self._access.clear()
+            self._granted.clear()
+            self.consent.mode = Consent.mode
+            self.consent.default_email = Consent.default_email
+
     def issue_refresh_token(self, email: str, scopes: Iterable[str] | None = None) -> str:
         wanted = expand_scopes(scopes or (OPENID, EMAIL, f"{CALENDAR_SCOPE_PREFIX}.events.readonly"))
         with self._lock:

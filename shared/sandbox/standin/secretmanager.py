@@ -334,8 +334,11 @@ def _json_body(request: Request) -> dict[str, Any]:
 
 
 def _paginate(items: list[Any], request: Request) -> tuple[list[Any], str | None]:
-    size = int(request.arg("pageSize") or 0) or 25000
-    start = int(request.arg("pageToken") or 0)
+    try:
+        size = int(request.arg("pageSize") or 0) or 25000
+        start = int(request.arg("pageToken") or 0)
+    except ValueError as exc:
+        raise _Failure(google_error(400, "Invalid pageSize or pageToken.")) from exc
     end = start + size
     return items[start:end], (str(end) if end < len(items) else None)
 
