@@ -3,13 +3,15 @@
 #
 # Why a push subscription of our own rather than the function's Eventarc trigger: Eventarc
 # creates and owns the trigger's subscription, and Terraform cannot give it a dead-letter
-# policy (a Pub/Sub-triggered function with RETRY_POLICY_RETRY retries for up to 7 days and
-# then drops the job silently). With our subscription, retries are ON (any non-2xx, i.e. an
-# exception in the worker, is redelivered with backoff 10 s .. 600 s) and a job that fails
-# `sync_max_delivery_attempts` times is parked in the dead-letter topic. The worker is deployed
-# as an HTTP function: its @functions_framework.cloud_event decorator makes the framework turn
-# the push body into the same CloudEvent an Eventarc trigger would deliver (the push path
-# /projects/P/topics/T keeps the event's source naming the topic).
+# policy (a Pub/Sub-triggered function with RETRY_POLICY_RETRY retries until the message
+# expires from that subscription, then drops the job without a trace). With our subscription,
+# retries are ON (any non-2xx, i.e. an exception in the worker, is redelivered with backoff
+# 10 s .. 600 s) and a job that fails `sync_max_delivery_attempts` times is parked in the
+# dead-letter topic. The worker is deployed as an HTTP function: its
+# @functions_framework.cloud_event decorator makes the framework turn the push body into the
+# same CloudEvent an Eventarc trigger would deliver (the push path /projects/P/topics/T keeps
+# the event's source naming the topic). Cloud Run counts Pub/Sub and Cloud Scheduler of the
+# same project as internal traffic, so the worker and schedule_sync can be internal-only.
 
 locals {
   sync_topic_name   = "calsync-sync-jobs" # CALSYNC_SYNC_TOPIC (SPEC §6 default)
