@@ -16,6 +16,7 @@ It binds 127.0.0.1 only and serves from a background thread of the caller's proc
 from __future__ import annotations
 
 import argparse
+import secrets
 import signal
 import sys
 import threading
@@ -24,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
+from urllib.parse import unquote
 
 from shared.sandbox.standin import sample
 from shared.sandbox.standin.calendar import CALENDAR_SCOPES, Calendar, calendar_error
@@ -77,7 +79,9 @@ class GoogleStandIn:
         self._lock = threading.RLock()
         self._server: StandInHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._token_key = ""
+        # Sync/page tokens carry this key: tokens of another stand-in are not ours, while a
+        # stop()/start() of this one keeps them valid.
+        self._token_key = secrets.token_hex(4)
         self._calendars: dict[str, Calendar] = {}
         self.oauth = OAuthService(client_id, client_secret, redirect_uris, clock, access_token_ttl_s)
         self.secrets = SecretStore(clock)
@@ -90,9 +94,6 @@ class GoogleStandIn:
         with self._lock:
             if self._server is not None:
                 return self
-            import secrets as _secrets
-
-            self._token_key = _secrets.token_hex(4)  # tokens of another stand-in are not ours
             self._server = StandInHTTPServer("127.0.0.1", self._port, self._dispatch)
             self._thread = threading.Thread(
                 target=self._server.serve_forever,
@@ -254,7 +255,7 @@ class GoogleStandIn:
             )
         if request.method != "GET":
             return calendar_error(405, "methodNotAllowed", "The stand-in serves read-only calls.")
-        parts = request.path[len(CALENDAR_PREFIX) :].strip("/").split("/")
+        parts = [unquote(p) for p in request.path[len(CALENDAR_PREFIX) :].strip("/").split("/")]
         calendar = self.calendar(grant.email)
         if len(parts) < 2 or parts[0] != "calendars" or parts[1] not in ("primary", grant.email):
             return calendar_error(404, "notFound", "Not Found")

@@ -14,6 +14,7 @@ from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
+from shared.sandbox.emulators import free_port
 from shared.sandbox.google_standin import GoogleStandIn
 
 EMAIL = "anna@northwind-cs.com"
@@ -304,3 +305,36 @@ def test_reset_forgets_everything_but_keeps_serving(standin: GoogleStandIn, serv
         service.events().list(calendarId="primary").execute()
     fresh = service_for(standin, standin.issue_refresh_token(EMAIL))
     assert fresh.events().list(calendarId="primary").execute()["items"] == []
+
+
+def test_calendar_id_may_be_the_owner_address_and_events_get_works(
+    standin: GoogleStandIn, service: Any
+) -> None:
+    standin.calendar(EMAIL).load_events([event("a", 2)])
+    listed = service.events().list(calendarId=EMAIL).execute()
+    assert [i["id"] for i in listed["items"]] == ["a"]
+    assert service.events().get(calendarId="primary", eventId="a").execute()["summary"] == "Meeting a"
+    with pytest.raises(HttpError) as caught:
+        service.events().list(calendarId="someone.else@northwind-cs.com").execute()
+    assert caught.value.resp.status == 404
+
+
+def test_restart_on_the_same_port_keeps_sync_tokens_valid() -> None:
+    standin_ = GoogleStandIn(port=free_port())
+    with standin_:
+        standin_.calendar(EMAIL).load_events([event("a", 2)])
+        refresh_token = standin_.issue_refresh_token(EMAIL)
+        token = (
+            service_for(standin_, refresh_token)
+            .events()
+            .list(calendarId="primary")
+            .execute()["nextSyncToken"]
+        )
+    with standin_:  # a restarted sandbox, same port, same state
+        again = (
+            service_for(standin_, refresh_token)
+            .events()
+            .list(calendarId="primary", syncToken=token)
+            .execute()
+        )
+        assert again["items"] == []
