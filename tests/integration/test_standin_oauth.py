@@ -170,7 +170,7 @@ def test_unknown_client_and_unregistered_redirect_get_an_error_page() -> None:
             allow_redirects=False,
             timeout=10,
         )
-        assert unknown.status_code in (400, 401)
+        assert unknown.status_code == 400
         assert "invalid_client" in unknown.text
         mismatch = requests.get(
             standin.auth_uri,

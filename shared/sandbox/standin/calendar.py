@@ -327,7 +327,7 @@ class Calendar:
             "updated": latest or rfc3339(self._clock()),
             "timeZone": self.time_zone,
             "accessRole": "owner",
-            "defaultReminders": [{"method": "popup", "minutes": 10}],
+            "defaultReminders": [],
             "items": items,
         }
         if rest:

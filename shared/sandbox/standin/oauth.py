@@ -203,7 +203,7 @@ class OAuthService:
         client_id = arg("client_id") or ""
         if client_id != self.client_id:
             return html_response(
-                401 if client_id else 400,
+                400,
                 "Access blocked: Authorization Error",
                 f"The OAuth client was not found. Error 401: invalid_client (client_id={client_id!r})",
             )
