@@ -3,6 +3,7 @@ imports happen inside the commands so `calsync --help` stays fast."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -28,4 +29,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(error.exit_code)
     except CalsyncError as error:
         click.echo(f"calsync: error: {error}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("calsync: error: interrupted", err=True)
+        sys.exit(130)
+    except Exception as error:  # one line for users; CALSYNC_DEBUG=1 shows the traceback
+        if os.environ.get("CALSYNC_DEBUG"):
+            raise
+        first_line = (str(error).splitlines() or [""])[0][:300]
+        click.echo(f"calsync: error: unexpected {type(error).__name__}: {first_line}", err=True)
         sys.exit(1)

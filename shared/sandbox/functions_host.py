@@ -37,7 +37,15 @@ def build_app(targets: Sequence[str] = TARGETS, source: Path = MAIN):  # type: i
     def ready(environ, start_response):  # type: ignore[no-untyped-def]
         return Response("ok\n", mimetype="text/plain")(environ, start_response)
 
-    return DispatcherMiddleware(ready, mounts)
+    dispatcher = DispatcherMiddleware(ready, mounts)
+
+    def app(environ, start_response):  # type: ignore[no-untyped-def]
+        # `/oauth_connect?x` must reach the function as `/`, as in Cloud Functions (no 308 hop).
+        if environ.get("PATH_INFO", "") in mounts:
+            environ["PATH_INFO"] += "/"
+        return dispatcher(environ, start_response)
+
+    return app
 
 
 def start_functions_host(
