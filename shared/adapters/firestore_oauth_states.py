@@ -1,10 +1,11 @@
 """Pending OAuth consents in Firestore: `oauthStates/{sha256(state)}` (docs/architecture.md).
 
 The raw `state` never reaches Firestore: documents are keyed by its SHA-256. Each holds the
-tenant, the member, the PKCE verifier and `expiresAt` (a TTL policy on that field deletes old
-documents; expiry is also checked on read, TTL deletion is not immediate). Consuming a state is
-an update with a precondition on the update time that was read: of two concurrent callbacks
-only one wins, and the consumed document keeps a tombstone (`consumedAt`, verifier removed) so a
+tenant, the member, `createdAt` and `expiresAt` (a TTL policy on that field deletes old
+documents; expiry is also checked on read, TTL deletion is not immediate). No PKCE verifier is
+stored: it is derived from the state and the signing key (shared.services.connect). Consuming a
+state is an update with a precondition on the update time that was read: of two concurrent
+callbacks only one wins, and the consumed document stays as a tombstone (`consumedAt`) so a
 replay is recognised as such until the TTL removes it.
 
 Errors: unavailable/contention -> TransientError.
@@ -69,7 +70,6 @@ class FirestoreOAuthStateStore:
                     {
                         "tenantId": pending.tenant_id,
                         "memberId": pending.member_id,
-                        "codeVerifier": pending.code_verifier,
                         "createdAt": pending.created_at,
                         "expiresAt": pending.expires_at,
                         "consumedAt": None,
@@ -88,11 +88,9 @@ class FirestoreOAuthStateStore:
         created, expires = _utc(data.get("createdAt")), _utc(data.get("expiresAt"))
         if not (isinstance(data.get("tenantId"), str) and isinstance(data.get("memberId"), str) and expires):
             return None  # not a document we wrote: treat as unknown
-        verifier = data.get("codeVerifier")
         return PendingConsent(
             tenant_id=data["tenantId"],
             member_id=data["memberId"],
-            code_verifier=verifier if isinstance(verifier, str) else "",
             created_at=created or expires,
             expires_at=expires,
             consumed_at=_utc(data.get("consumedAt")),
@@ -104,14 +102,11 @@ class FirestoreOAuthStateStore:
         it was consumed or changed meanwhile (a concurrent or replayed callback).
         Raises TransientError."""
         from google.api_core import exceptions
-        from google.cloud import firestore
 
         option = self._db.write_option(last_update_time=pending.version)
         with _translated("consuming an OAuth state"):
             try:
-                self._ref(state_key).update(
-                    {"consumedAt": now, "codeVerifier": firestore.DELETE_FIELD}, option=option
-                )
+                self._ref(state_key).update({"consumedAt": now}, option=option)
             except (exceptions.FailedPrecondition, exceptions.NotFound, exceptions.Conflict):
                 return False
         return True

@@ -180,7 +180,7 @@ def _short(value: object) -> str:
 def _quiet_oauth_debug_logs() -> None:
     # requests-oauthlib logs the whole token response at DEBUG ("Obtained token ..."): make sure
     # a process-wide DEBUG level can never print a refresh token.
+    # Pinning the loggers' own level holds even if the root level is lowered later.
     for name in ("requests_oauthlib", "oauthlib"):
         logger = logging.getLogger(name)
-        if logger.getEffectiveLevel() < logging.INFO:
-            logger.setLevel(logging.INFO)
+        logger.setLevel(max(logger.level, logging.INFO))

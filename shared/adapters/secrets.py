@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import re
 from typing import Any
 
@@ -41,6 +42,10 @@ class SecretManagerTokenVault:
         self._client = client
         self._project = project
         self._timeout_s = timeout_s
+        # At DEBUG the client logs request and response payloads (our tokens) as structured
+        # `extra` fields: pin its logger to INFO so no process-wide DEBUG can print them.
+        sdk_logger = logging.getLogger("google.cloud.secretmanager_v1")
+        sdk_logger.setLevel(max(sdk_logger.level, logging.INFO))
 
     def _secret_name(self, tenant_id: str, member_id: str) -> str:
         return f"projects/{self._project}/secrets/{secret_id(tenant_id, member_id)}"

@@ -4,8 +4,10 @@ callback, disconnect and `set-token`.
 Use cases, each reading through ports and deciding in plain code:
 
 - `start_connect(link params)` -> Google's consent URL: the link proves who the member is; a
-  fresh random `state` (single use, 10 minutes) is stored server-side, bound to the tenant, the
-  member and the PKCE verifier, under sha256(state).
+  fresh random `state` (single use, 10 minutes) is stored server-side under sha256(state), bound
+  to the tenant and the member. The PKCE verifier is bound to the state cryptographically:
+  HMAC(CALSYNC_LINK_SIGNING_KEY, state), recomputed at the callback, so it is never stored (no
+  Firestore reader or SDK debug log of a Firestore write can see it).
 - `complete_connect(callback params)` -> CallbackOutcome. Nothing is written for a missing,
   unknown, expired or used state, or a missing code (ConsentError). The code is exchanged
   before the state is consumed, so a token endpoint failure leaves the state usable for a
@@ -24,7 +26,9 @@ PermanentError (misconfiguration), from the ports as documented there.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -68,7 +72,6 @@ class PendingConsent:
 
     tenant_id: str
     member_id: str
-    code_verifier: str = field(repr=False)
     created_at: datetime
     expires_at: datetime
     consumed_at: datetime | None = None
@@ -152,6 +155,14 @@ def state_key(state: str) -> str:
     return hashlib.sha256(state.encode("utf-8")).hexdigest()
 
 
+def pkce_verifier(key: str, state: str) -> str:
+    """The PKCE code verifier of a consent: HMAC-SHA256(key, state), base64url (43 characters
+    of [A-Za-z0-9_-], RFC 7636's minimum length and alphabet; 256 bits)."""
+    message = f"calsync-pkce-v1\x1f{state}".encode()
+    digest = hmac.new(key.encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
 def connected_changes(member: Member, google_email: str | None, now: datetime) -> dict[str, Any]:
     """The `calendar` fields of a fresh connection. The sync cursor is kept only when the
     Google account is known to be the same one it was built from."""
@@ -223,11 +234,10 @@ class ConnectService:
         claims, member = self.verify_link(LinkPurpose.CONNECT, params)
         now = self._clock.now()
         state = secrets.token_urlsafe(32)  # 256 bits
-        verifier = secrets.token_urlsafe(64)  # 86 chars of [A-Za-z0-9_-] (RFC 7636: 43..128)
+        verifier = pkce_verifier(self._key(), state)
         pending = PendingConsent(
             tenant_id=claims.tenant_id,
             member_id=claims.member_id,
-            code_verifier=verifier,
             created_at=now,
             expires_at=now + self._state_ttl,
         )
@@ -268,7 +278,7 @@ class ConnectService:
             raise InvalidInput("The authorization code is malformed.")
         # Exchange first: a token endpoint failure (TransientError) or a refused code
         # (InvalidInput) leaves the state as it was, so nothing changes and a retry can work.
-        grant = self._oauth.exchange_code(code, pending.code_verifier)
+        grant = self._oauth.exchange_code(code, pkce_verifier(self._key(), state))
         self._consume(state, pending)
         if CALENDAR_SCOPE not in grant.granted_scopes:
             self._members.update_calendar(tenant_id, member_id, {"last_error": SCOPE_MISSING_MESSAGE})

@@ -6,6 +6,7 @@ with the production adapters; plus the attacks and failures that must change not
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Iterator
@@ -25,7 +26,8 @@ from shared.adapters.secrets import secret_id
 from shared.domain import links
 from shared.domain.links import LinkPurpose
 from shared.sandbox.google_standin import GoogleStandIn
-from shared.services.connect import SCOPE_MISSING_MESSAGE, state_key
+from shared.sandbox.standin.oauth import pkce_s256
+from shared.services.connect import SCOPE_MISSING_MESSAGE, pkce_verifier, state_key
 from shared.services.jobs import decode_job
 from shared.services.ports import SyncJob
 
@@ -211,6 +213,17 @@ def sandbox(
         bootstrap.reset()
 
 
+@pytest.fixture(autouse=True)
+def _logs_follow_captured_stdout() -> Iterator[None]:
+    """shared.logs binds the stdout of the moment it is first configured; pytest swaps stdout per
+    test, so configure afresh around each test (else a later test logs into a closed capture)."""
+    from shared import logs
+
+    logs._configured = False
+    yield
+    logs._configured = False
+
+
 def _query(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
@@ -240,11 +253,14 @@ def test_connect_link_to_connected_member_with_one_secret_and_a_first_sync(
     assert asked["redirect_uri"] == CALLBACK_URL
     assert asked["response_type"] == "code"
     assert len(asked["state"]) >= 43
-    # The state lives server-side under its hash only, bound to tenant, member and verifier.
+    # The state lives server-side under its hash only, bound to tenant and member; the PKCE
+    # verifier is derived from it with the signing key and stored nowhere.
     stored = sandbox.db.collection("oauthStates").document(state_key(asked["state"])).get().to_dict()
     assert stored is not None
     assert (stored["tenantId"], stored["memberId"]) == ("acme", "m-anna")
-    assert 43 <= len(stored["codeVerifier"]) <= 128
+    verifier = pkce_verifier(LINK_KEY, asked["state"])
+    assert asked["code_challenge"] == pkce_s256(verifier)
+    assert verifier not in json.dumps(stored, default=str)
     assert timedelta(minutes=9) < stored["expiresAt"] - before <= timedelta(minutes=10, seconds=5)
     assert asked["state"] not in json.dumps(stored, default=str)
 
@@ -264,10 +280,9 @@ def test_connect_link_to_connected_member_with_one_secret_and_a_first_sync(
     assert sandbox.secret_states(ANNA) == {1: "ENABLED"}
     assert sandbox.refresh_status(sandbox.stored_token(ANNA))[0] == 200
     assert sandbox.jobs() == [SyncJob("acme", "m-anna", "connected")]
-    # The state is used up: its verifier is gone.
+    # The state is used up.
     consumed = sandbox.db.collection("oauthStates").document(state_key(asked["state"])).get().to_dict()
     assert consumed is not None
-    assert "codeVerifier" not in consumed
     assert consumed["consumedAt"] is not None
 
 
@@ -604,3 +619,191 @@ def test_revoke_failure_leaves_the_member_connected_and_a_retry_finishes(sandbox
     assert sandbox.request("POST", link).status == 200
     assert sandbox.refresh_status(token) == (400, "invalid_grant")
     assert sandbox.member(ANNA)["calendar"]["status"] == "disconnected"
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+def _calsync(argv: list[str], monkeypatch: pytest.MonkeyPatch, stdin: str = "") -> int:
+    import io
+    import sys
+
+    from shared.cli import main
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    try:
+        main(argv)
+    except SystemExit as done:
+        return int(done.code or 0)
+    return 0
+
+
+def test_cli_connect_link_prints_a_working_link_for_existing_members_only(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _calsync(["connect-link", "--tenant", "acme", "--member", "m-anna"], monkeypatch) == 0
+    url = capsys.readouterr().out.strip()
+    assert url.startswith(CONNECT_URL + "?")
+    expires = datetime.fromtimestamp(int(_query(url)["exp"]), UTC)
+    assert timedelta(minutes=14) < expires - datetime.now(UTC) <= timedelta(minutes=15)
+    consent = sandbox.get(url)
+    assert consent.status == 302
+    assert sandbox.get(sandbox.get(consent.location).location).status == 200
+    capsys.readouterr()
+
+    assert _calsync(["connect-link", "--tenant", "acme", "--member", "m-bob"], monkeypatch) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "unknown member" in captured.err
+    assert captured.err.count("\n") == 1
+
+    assert _calsync(["disconnect-link", "--tenant", "acme", "--member", "m-anna"], monkeypatch) == 0
+    disconnect = capsys.readouterr().out.strip()
+    assert disconnect.startswith(DISCONNECT_URL + "?")
+    assert sandbox.get(disconnect).status == 200
+
+
+def test_cli_set_token_stores_like_the_callback_and_disconnect_revokes(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = sandbox.standin.issue_refresh_token(ANNA[2])
+    members = sandbox.db.collection("tenants").document("acme").collection("members")
+    members.document("m-anna").update({"calendar.syncToken": "cursor-of-some-account"})
+
+    assert _calsync(["set-token", "--tenant", "acme", "--member", "m-anna"], monkeypatch, first + "\n") == 0
+
+    assert first not in capsys.readouterr().out
+    calendar = sandbox.member(ANNA)["calendar"]
+    assert calendar["status"] == "connected"
+    assert calendar["googleEmail"] is None  # the first sync fills it in
+    assert calendar["syncToken"] is None  # unknown account: start over
+    assert calendar["nextSyncAt"] is not None
+    assert sandbox.secret_states(ANNA) == {1: "ENABLED"}
+    assert sandbox.stored_token(ANNA) == first
+    assert sandbox.jobs() == [SyncJob("acme", "m-anna", "connected")]
+
+    second = sandbox.standin.issue_refresh_token(ANNA[2])
+    assert _calsync(["set-token", "--tenant", "acme", "--member", "m-anna"], monkeypatch, second) == 0
+    assert sandbox.secret_states(ANNA) == {1: "DESTROYED", 2: "ENABLED"}
+    assert sandbox.stored_token(ANNA) == second
+
+    assert _calsync(["set-token", "--tenant", "acme", "--member", "m-anna"], monkeypatch, "  \n") == 1
+    assert _calsync(["set-token", "--tenant", "acme", "--member", "nobody"], monkeypatch, second) == 1
+    assert sandbox.secret_states(ANNA) == {1: "DESTROYED", 2: "ENABLED"}
+
+    assert _calsync(["disconnect", "--tenant", "acme", "--member", "m-anna"], monkeypatch) == 0
+    assert sandbox.refresh_status(second) == (400, "invalid_grant")
+    assert sandbox.secret_states(ANNA) == {}
+    assert sandbox.member(ANNA)["calendar"]["status"] == "disconnected"
+    # Disconnecting again is fine (nothing left to revoke).
+    assert _calsync(["disconnect", "--tenant", "acme", "--member", "m-anna"], monkeypatch) == 0
+
+
+# --- nothing secret ever leaves: logs, pages, Firestore ----------------------------------------
+
+
+def _all_documents(db: firestore.Client) -> list[dict[str, Any]]:
+    found = []
+
+    def walk(collection: Any) -> None:
+        for doc in collection.stream():
+            found.append(doc.to_dict() or {})
+            for sub in doc.reference.collections():
+                walk(sub)
+
+    for collection in db.collections():
+        walk(collection)
+    return found
+
+
+def test_no_token_code_or_verifier_leaks_into_logs_pages_or_firestore(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+    import sys
+
+    from shared import logs
+
+    # Everything at DEBUG, even the libraries: what a careless log setup would print.
+    logs.configure(level="DEBUG", stream=sys.stdout)
+
+    class EverythingHandler(logging.Handler):  # prints every attribute, structured extras too
+        def emit(self, record: logging.LogRecord) -> None:
+            sys.stderr.write(json.dumps(record.__dict__, default=str) + "\n")
+
+    handler = EverythingHandler()
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)  # the test browser's own requests
+    # The Google SDKs keep their (structured, payload-carrying) DEBUG records to themselves unless
+    # GOOGLE_SDK_PYTHON_LOGGING_SCOPE or a logging setup says otherwise: let them all through.
+    monkeypatch.setattr(logging.getLogger("google"), "propagate", True)
+    codes, verifiers, states = [], [], []
+    try:
+
+        def connect_watching(who: tuple[str, str, str]) -> Reply:
+            consent = sandbox.get(sandbox.link(LinkPurpose.CONNECT, who))
+            state = _query(consent.location)["state"]
+            states.append(state)
+            verifiers.append(pkce_verifier(LINK_KEY, state))
+            google = sandbox.get(consent.location)
+            if "code" in _query(google.location):
+                codes.append(_query(google.location)["code"])
+            return sandbox.get(google.location)
+
+        assert connect_watching(ANNA).status == 200
+        assert connect_watching(ANNA).status == 200  # reconnect
+        sandbox.standin.consent.mode = "grant_without_calendar"
+        assert connect_watching(CARL).status == 403
+        sandbox.standin.consent.mode = "deny"
+        assert connect_watching(CARL).status == 403
+        sandbox.standin.consent.mode = "grant"
+        sandbox.standin.faults.inject("token", status=500)
+        assert connect_watching(CARL).status == 503
+        sandbox.standin.faults.inject("secretmanager", status=500)
+        assert connect_watching(CARL).status == 503
+        replay = sandbox.consent_redirect(CARL)
+        assert sandbox.get(replay).status == 200
+        assert sandbox.get(replay).status == 400
+        codes.append(_query(replay)["code"])
+        link = sandbox.link(LinkPurpose.DISCONNECT, ANNA)
+        assert sandbox.get(link).status == 200
+        sandbox.standin.faults.inject("revoke", status=500)
+        assert sandbox.request("POST", link).status == 503
+        assert sandbox.request("POST", link).status == 200
+        manual = sandbox.standin.issue_refresh_token(BOB[2])
+        assert _calsync(["set-token", "--tenant", "globex", "--member", "m-bob"], monkeypatch, manual) == 0
+        assert _calsync(["disconnect", "--tenant", "globex", "--member", "m-bob"], monkeypatch) == 0
+        output = capfd.readouterr()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+        logs._configured = False  # the next logger binds to the then-current stdout again
+
+    grants = sandbox.standin.oauth.refresh_grants()
+    refresh_tokens = [g.token for g in grants]
+    access_tokens = [a for g in grants for a in g.access_tokens]
+    assert len(refresh_tokens) >= 5
+    assert access_tokens
+    assert len(codes) >= 5
+    assert len(verifiers) == 6
+    secrets = refresh_tokens + access_tokens + codes + verifiers
+
+    logged = output.out + output.err
+    assert '"message": "member connected"' in logged  # the logs were captured
+    encoded = [base64.b64encode(t.encode()).decode() for t in refresh_tokens]  # as in API payloads
+    for value in [*secrets, *states, *encoded]:
+        assert value not in logged
+    for reply in sandbox.replies:
+        shown = reply.body + json.dumps(reply.headers)
+        for value in secrets:
+            assert value not in shown
+        for state in states:  # only the consent redirect carries the state (to Google)
+            if state in shown:
+                assert reply.status == 302
+                assert reply.location.startswith(sandbox.standin.auth_uri)
+    stored = json.dumps(_all_documents(sandbox.db), default=str)
+    for value in refresh_tokens + access_tokens + codes + states + verifiers:
+        assert value not in stored
