@@ -1,8 +1,11 @@
 """Sync jobs over Pub/Sub: a `JobPublisher` on google-cloud-pubsub.
 
-The publisher client batches messages itself (batch settings in `shared.bootstrap`); `publish`
-hands every job to it without waiting, then waits for all the futures at once, so publishing
-100,000 jobs costs a few hundred batched RPCs, not 100,000 round trips.
+`publish` packs the messages into publish requests of up to 1,000 messages itself and sends
+them concurrently through the generated API method the publisher client extends (the GAPIC
+`PublisherClient.publish`, with its default retries), each request a future; then it waits
+for every future. The client's own
+per-message batching costs ~90 µs of Python per message (a future, a lock and a proto-plus
+wrapper each), which is most of a 100,000-member fan-out; this costs ~1 µs per message.
 """
 
 from __future__ import annotations
@@ -13,13 +16,17 @@ from collections.abc import Iterable
 from typing import Any
 
 from google.api_core import exceptions as gexc
+from google.pubsub_v1.services.publisher.client import PublisherClient as GapicPublisherClient
+from google.pubsub_v1.types import PublishRequest, PubsubMessage
 
 from shared.errors import TransientError
 from shared.logs import get_logger
 from shared.services.jobs import encode_job
 from shared.services.ports import SyncJob
 
-DEFAULT_CONFIRM_TIMEOUT_S = 120.0
+MAX_MESSAGES_PER_REQUEST = 1000  # Pub/Sub's limit per publish request (and 10 MB)
+DEFAULT_CONCURRENCY = 8  # publish requests in flight
+DEFAULT_REQUEST_TIMEOUT_S = 60.0
 
 
 class PubSubJobPublisher:
@@ -35,14 +42,21 @@ class PubSubJobPublisher:
         topic: str,
         *,
         create_topic: bool = False,
-        confirm_timeout_s: float = DEFAULT_CONFIRM_TIMEOUT_S,
+        batch_size: int = MAX_MESSAGES_PER_REQUEST,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
     ) -> None:
+        if not 1 <= batch_size <= MAX_MESSAGES_PER_REQUEST:
+            raise ValueError(f"batch_size must be between 1 and {MAX_MESSAGES_PER_REQUEST}")
         self._client = client
         self._topic_path: str = client.topic_path(project, topic)
-        self._create_topic = create_topic
         self._topic_ready = not create_topic
         self._lock = threading.Lock()
-        self._confirm_timeout_s = confirm_timeout_s
+        self._batch_size = batch_size
+        self._concurrency = concurrency
+        self._request_timeout_s = request_timeout_s
+        self._message_pb = PubsubMessage.pb()
+        self._request_pb = PublishRequest.pb()
 
     @property
     def topic_path(self) -> str:
@@ -60,30 +74,55 @@ class PubSubJobPublisher:
                 raise TransientError(f"could not create the sync topic ({type(error).__name__})") from error
             self._topic_ready = True
 
+    def _send(self, payloads: list[bytes]) -> int:
+        request = self._request_pb(
+            topic=self._topic_path, messages=[self._message_pb(data=data) for data in payloads]
+        )
+        # the generated RPC method, which `pubsub_v1.PublisherClient.publish` overrides with batching
+        response = GapicPublisherClient.publish(
+            self._client, request=request, timeout=self._request_timeout_s
+        )
+        if len(response.message_ids) != len(payloads):
+            raise RuntimeError(f"Pub/Sub confirmed {len(response.message_ids)} of {len(payloads)} messages")
+        return len(payloads)
+
     def publish(self, jobs: Iterable[SyncJob]) -> int:
-        """Publish every job, then wait until each publish is confirmed; returns how many.
-        Raises TransientError if any publish failed or was not confirmed in time (some jobs
-        may then have been published: a retry publishes them again, which is harmless)."""
+        """Publish every job, then wait until each publish request is confirmed; returns how
+        many jobs were published. Raises TransientError if any request failed (after the
+        client's retries); the others may have been published, and publishing them again on
+        the next run is harmless (the worker's lease and idempotent writes absorb duplicates).
+        Raises TransientError too when reading `jobs` fails with it (Firestore paging)."""
         self._ensure_topic()
-        futures: list[concurrent.futures.Future[str]] = []
-        try:
+        futures: list[concurrent.futures.Future[int]] = []
+        with concurrent.futures.ThreadPoolExecutor(
+            max_workers=self._concurrency, thread_name_prefix="calsync-publish"
+        ) as executor:
+            batch: list[bytes] = []
             for job in jobs:
-                futures.append(self._client.publish(self._topic_path, encode_job(job)))
-        except (gexc.GoogleAPICallError, RuntimeError, ValueError) as error:
-            raise TransientError(f"publishing sync jobs failed ({type(error).__name__})") from error
-        done, not_done = concurrent.futures.wait(futures, timeout=self._confirm_timeout_s)
-        failed = [f for f in done if f.exception() is not None]
-        if failed or not_done:
-            first = failed[0].exception() if failed else None
+                batch.append(encode_job(job))
+                if len(batch) == self._batch_size:
+                    futures.append(executor.submit(self._send, batch))
+                    batch = []
+            if batch:
+                futures.append(executor.submit(self._send, batch))
+            concurrent.futures.wait(futures)
+        published = 0
+        errors: list[BaseException] = []
+        for future in futures:
+            error = future.exception()
+            if error is None:
+                published += future.result()
+            else:
+                errors.append(error)
+        if errors:
             get_logger().error(
                 "sync jobs not published",
                 topic=self._topic_path,
-                total=len(futures),
-                failed=len(failed),
-                unconfirmed=len(not_done),
-                first_error=type(first).__name__ if first else None,
+                published=published,
+                failed_requests=len(errors),
+                first_error=type(errors[0]).__name__,
             )
             raise TransientError(
-                f"{len(failed) + len(not_done)} of {len(futures)} sync jobs were not published"
-            ) from first
-        return len(futures)
+                f"{len(errors)} of {len(futures)} publish requests failed ({published} jobs published)"
+            ) from errors[0]
+        return published

@@ -12,7 +12,10 @@ from datetime import datetime
 
 from shared.services.ports import JobPublisher, MemberStore, SyncJob
 
-DEFAULT_PAGE_SIZE = 1000
+# Members per query page. Large on purpose: the cost of a page is one streamed RunQuery; the
+# Firestore emulator re-sorts the whole collection group for every page, so small pages make a
+# 100,000-member fan-out take minutes there (measured: 1,000 -> ~340 s, 50,000 -> ~13 s).
+DEFAULT_PAGE_SIZE = 50_000
 
 
 def schedule_sync(

@@ -111,3 +111,19 @@ def test_schedule_sync_answers_503_when_firestore_is_unreachable(
     response = client.post("/")
     assert response.status_code == 503
     assert '"severity": "ERROR"' in capsys.readouterr().out
+
+
+def test_publisher_raises_transient_error_when_publishing_fails(firestore_project: str) -> None:
+    from shared.adapters.pubsub import PubSubJobPublisher
+    from shared.errors import TransientError
+    from shared.services.ports import SyncJob
+
+    client = pubsub_v1.PublisherClient()
+    publisher = PubSubJobPublisher(client, firestore_project, "no-such-topic", batch_size=2)
+    with pytest.raises(TransientError, match="publish requests failed"):
+        publisher.publish(SyncJob("t", f"m{i}") for i in range(5))
+
+    topic = f"t-{uuid.uuid4().hex[:8]}"
+    creating = PubSubJobPublisher(client, firestore_project, topic, create_topic=True, batch_size=2)
+    assert creating.publish(SyncJob("t", f"m{i}") for i in range(5)) == 5
+    assert creating.publish([]) == 0
