@@ -305,6 +305,22 @@ class FirestoreMemberStore:
             except KeyError:  # no calendar.leaseOwner field at all
                 raise TransientError(f"sync lease of member {member_id!r} is no longer held") from None
 
+    def connected_members(self, tenant_id: str | None = None) -> Iterator[tuple[str, str]]:
+        """(tenant id, member id) of every connected member, due or not, of one tenant or of all
+        (`calsync sync`). Raises TransientError."""
+        if tenant_id is None:
+            query = self._db.collection_group(MEMBERS)
+        else:
+            query = self._db.collection(TENANTS).document(tenant_id).collection(MEMBERS)
+        query = query.where(
+            filter=FieldFilter("calendar.status", "==", ConnectionStatus.CONNECTED.value)
+        ).select([])
+        with _translated("listing connected members"):
+            for document in _raw_documents(self._db, query):
+                parts = _relative_path(document.name).split("/")
+                if len(parts) == 4 and parts[0] == TENANTS:
+                    yield parts[1], parts[3]
+
     def due_members(self, now: datetime, page_size: int) -> Iterator[tuple[str, str]]:
         """(tenant id, member id) of every connected member whose `nextSyncAt` has come, across
         all tenants: a collection-group query paged with cursors, reading only `nextSyncAt`.

@@ -276,7 +276,13 @@ def test_due_members_pages_across_tenants(firestore_client: firestore.Client) ->
         batch.set(members.document("new"), {"calendar": {"status": "not_connected"}})
     batch.commit()
 
-    found = list(FirestoreMemberStore(firestore_client).due_members(NOW, page_size=4))
+    store = FirestoreMemberStore(firestore_client)
+    connected = {
+        (f"t{t}", m) for t in range(3) for m in [*(f"m{i}" for i in range(7)), "exactly-now", "later"]
+    }
+    assert set(store.connected_members()) == connected
+    assert set(store.connected_members("t1")) == {(t, m) for t, m in connected if t == "t1"}
+    found = list(store.due_members(NOW, page_size=4))
     assert len(found) == len(expected) == 24
     assert set(found) == expected
     assert (
