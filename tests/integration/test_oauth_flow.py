@@ -554,12 +554,18 @@ def test_disconnect_get_only_asks_and_post_revokes_and_destroys(sandbox: Sandbox
     interactions = sandbox.db.collection("tenants").document("acme").collection("interactions")
     interactions.document("i1").set({"type": "Google calendar", "memberIds": ["m-anna"]})
     link = sandbox.link(LinkPurpose.DISCONNECT, ANNA)
+    members = sandbox.db.collection("tenants").document("acme").collection("members")
+    members.document("m-anna").update({"name": "<script>alert(1)</script>"})
     before = sandbox.snapshot()
 
     page = sandbox.get(link)  # what a mail scanner does
 
     assert page.status == 200
     assert '<form method="post"' in page.body
+    assert "<script>" not in page.body
+    assert "&lt;script&gt;" in page.body
+    assert page.headers["Cache-Control"] == "no-store"
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
     action = page.body.split('action="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
     assert action == "?" + urlsplit(link).query
     assert sandbox.snapshot() == before
