@@ -857,6 +857,14 @@ class FirestoreMeetingStore:
                 f"a meeting of tenant {tenant_id!r} changed since it was read ({type(error).__name__})"
             ) from error
 
+    def list_unmatched(self, tenant_id: str) -> list[tuple[UnmatchedAddress, ...]]:
+        """Per stored meeting that has any, its unmatched and ambiguous addresses (ordered by
+        meeting key): what a directory change could still match. Raises TransientError."""
+        query = self._meetings(tenant_id).select(["meetingKey", "unmatched"])
+        with _translated("listing unmatched addresses"):
+            found = [meeting_from_document("", s.to_dict() or {}) for s in query.stream()]
+        return [m.unmatched for m in sorted(found, key=lambda m: m.meeting_key) if m.unmatched]
+
     def list_interactions(self, tenant_id: str, account_id: str | None = None) -> list[Interaction]:
         """The tenant's interactions (optionally of one account), ordered by start time then id.
         Raises TransientError."""

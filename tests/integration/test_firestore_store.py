@@ -331,6 +331,8 @@ def test_meeting_round_trip_and_index_queries(firestore_client: firestore.Client
     assert store.meeting_keys_for_events("t1", "m1", ["e-1", "e-2", "zzz"]) == {"e-1": key}
     assert store.meeting_keys_for_events("t1", "m2", [f"x{i}" for i in range(70)] + ["e-2"]) == {"e-2": key}
     assert store.meeting_keys_held_by("t1", "m2") == [key]
+    assert store.list_unmatched("t1") == [(UnmatchedAddress("bob@gmail.com", UnmatchedReason.FREE_MAIL),)]
+    assert store.list_unmatched("t2") == []
     assert store.meeting_keys_held_by("t1", "m3") == []
     assert store.meeting_keys_held_by("t2", "m1") == []
 
