@@ -813,3 +813,48 @@ def test_no_token_code_or_verifier_leaks_into_logs_pages_or_firestore(
     stored = json.dumps(_all_documents(sandbox.db), default=str)
     for value in refresh_tokens + access_tokens + codes + states + verifiers:
         assert value not in stored
+
+
+def test_of_two_callbacks_holding_the_same_state_only_one_consumes_it(sandbox: Sandbox) -> None:
+    from shared.adapters.firestore_oauth_states import FirestoreOAuthStateStore
+    from shared.services.connect import PendingConsent
+
+    store = FirestoreOAuthStateStore(sandbox.db)
+    now = datetime.now(UTC)
+    store.create("k" * 64, PendingConsent("acme", "m-anna", now, now + timedelta(minutes=10)))
+    first, second = store.get("k" * 64), store.get("k" * 64)  # both read before either writes
+    assert first is not None
+    assert second is not None
+    assert first.consumed_at is None
+
+    assert store.consume("k" * 64, first, now) is True
+    assert store.consume("k" * 64, second, now) is False
+    assert store.consume("k" * 64, first, now) is False
+    after = store.get("k" * 64)
+    assert after is not None
+    assert after.consumed_at is not None
+    assert store.get("unknown") is None
+
+
+def test_concurrent_callbacks_with_the_same_state_connect_once(sandbox: Sandbox) -> None:
+    import threading
+
+    callback = urlsplit(sandbox.consent_redirect(ANNA))
+    app = sandbox.clients["oauth_callback"].application
+    statuses: list[int] = []
+    barrier = threading.Barrier(2)
+
+    def open_callback() -> None:
+        client = app.test_client()
+        barrier.wait()
+        statuses.append(client.get(callback.path, query_string=callback.query).status_code)
+
+    threads = [threading.Thread(target=open_callback) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(statuses) == [200, 400]
+    assert sandbox.secret_states(ANNA) == {1: "ENABLED"}
+    assert sandbox.jobs() == [SyncJob("acme", "m-anna", "connected")]
