@@ -306,20 +306,25 @@ class FirestoreMemberStore:
                 raise TransientError(f"sync lease of member {member_id!r} is no longer held") from None
 
     def connected_members(self, tenant_id: str | None = None) -> Iterator[tuple[str, str]]:
-        """(tenant id, member id) of every connected member, due or not, of one tenant or of all
-        (`calsync sync`). Raises TransientError."""
-        if tenant_id is None:
-            query = self._db.collection_group(MEMBERS)
-        else:
-            query = self._db.collection(TENANTS).document(tenant_id).collection(MEMBERS)
-        query = query.where(
-            filter=FieldFilter("calendar.status", "==", ConnectionStatus.CONNECTED.value)
-        ).select([])
+        """(tenant id, member id) of every connected member, due or not, of one tenant or of
+        every tenant (`calsync sync`): one query per tenant, served by automatic single-field
+        indexes (no collection-group index needed).
+        Raises TransientError."""
         with _translated("listing connected members"):
-            for document in _raw_documents(self._db, query):
-                parts = _relative_path(document.name).split("/")
-                if len(parts) == 4 and parts[0] == TENANTS:
-                    yield parts[1], parts[3]
+            if tenant_id is None:  # tenants with members, even without a tenant document
+                tenants = [ref.id for ref in self._db.collection(TENANTS).list_documents()]
+            else:
+                tenants = [tenant_id]
+            for tenant in tenants:
+                query = (
+                    self._db.collection(TENANTS)
+                    .document(tenant)
+                    .collection(MEMBERS)
+                    .where(filter=FieldFilter("calendar.status", "==", ConnectionStatus.CONNECTED.value))
+                    .select([])
+                )
+                for document in _raw_documents(self._db, query):
+                    yield tenant, _relative_path(document.name).rsplit("/", 1)[1]
 
     def due_members(self, now: datetime, page_size: int) -> Iterator[tuple[str, str]]:
         """(tenant id, member id) of every connected member whose `nextSyncAt` has come, across
