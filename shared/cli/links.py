@@ -19,11 +19,11 @@ def _tenant_member(function: Callable[..., None]) -> Callable[..., None]:
 
 def _print_link(purpose_name: str, tenant_id: str, member_id: str, ttl_minutes: int | None) -> None:
     from shared import bootstrap
-    from shared.config import LINKS
     from shared.domain import links
 
     purpose = links.LinkPurpose(purpose_name)
-    settings = bootstrap.require("project", *LINKS)
+    url_setting = "connect_url" if purpose is links.LinkPurpose.CONNECT else "disconnect_url"
+    settings = bootstrap.require("project", "link_signing_key", url_setting)
     if purpose is links.LinkPurpose.CONNECT:
         base, default_ttl = settings.required("connect_url"), links.CONNECT_LINK_TTL
     else:
