@@ -8,7 +8,6 @@ defence: code must not log tokens in the first place.
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -34,7 +33,8 @@ def _severity(_: Any, method: str, event: MutableMapping[str, Any]) -> MutableMa
 
 
 def configure(level: str = "INFO", stream: Any = None) -> None:
-    """Set up JSON-line logging once per process (idempotent)."""
+    """Set up JSON-line logging once per process (idempotent). Lines go to `stream`, or to
+    whatever `sys.stdout` is when each logger is made (the CLI passes stderr)."""
     global _configured
     if _configured and stream is None:
         return
@@ -49,7 +49,7 @@ def configure(level: str = "INFO", stream: Any = None) -> None:
             structlog.processors.JSONRenderer(sort_keys=False),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stdout),
+        logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
     _configured = True

@@ -97,6 +97,7 @@ class GoogleCalendarSource:
             calendar_time_zone=body.get("timeZone") or None,
             next_page_token=body.get("nextPageToken") or None,
             next_sync_token=body.get("nextSyncToken") or None,
+            owner_email=_owner_email(body.get("summary")),
         )
 
     def _execute(self, refresh_token: str, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -150,6 +151,13 @@ class GoogleCalendarSource:
             )
             self._local.service = service
         return service
+
+
+def _owner_email(summary: object) -> str | None:
+    """The primary calendar is named after its Google account's address."""
+    if isinstance(summary, str) and "@" in summary:
+        return summary.strip().lower()
+    return None
 
 
 def _error_reasons(error: HttpError) -> set[str]:

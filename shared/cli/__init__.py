@@ -17,6 +17,9 @@ from shared.cli import demo, directory, links, syncing  # noqa: F401  isort: ski
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI: exit 0 on success, else one line on stderr and a non-zero status."""
+    from shared import logs
+
+    logs.configure(stream=sys.stderr)  # stdout is for the command's own output
     try:
         cli.main(args=argv, prog_name="calsync", standalone_mode=False)
     except click.exceptions.Exit as done:

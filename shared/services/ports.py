@@ -110,6 +110,7 @@ class EventPage:
     calendar_time_zone: str | None
     next_page_token: str | None
     next_sync_token: str | None  # only on the last page
+    owner_email: str | None = None  # the primary calendar's summary: its Google account's email
 
 
 class CalendarSource(Protocol):

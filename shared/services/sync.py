@@ -232,6 +232,8 @@ class _MemberSync:
                 self._start_full_listing()
                 continue
             self.summary.pages += 1
+            if page.owner_email and not self.state.google_email:
+                self._save({"google_email": page.owner_email})  # after `calsync set-token`
             self._apply_items(page.items, page.calendar_time_zone)
             if self.on_page:
                 self.on_page(self.summary)

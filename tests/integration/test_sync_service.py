@@ -312,3 +312,13 @@ def _small_pages(source: Any, page_size: int) -> Any:
         client_secret=source._client_secret,
         page_size=page_size,
     )
+
+
+def test_the_first_sync_fills_in_the_google_email_a_set_token_left_empty(
+    deps: SyncDeps, standin: GoogleStandIn
+) -> None:
+    bootstrap.member_store().update_calendar(TENANT, "m-ben", {"google_email": None})
+    sync_member(deps, TENANT, "m-ben")
+    assert (
+        bootstrap.member_store().get_member(TENANT, "m-ben").calendar.google_email == "ben@northwind-cs.com"
+    )
