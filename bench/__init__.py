@@ -1,0 +1,1 @@
+"""calsync benchmarks: `python -m bench` (see docs/benchmarks.md)."""
