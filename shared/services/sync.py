@@ -114,6 +114,23 @@ def failure_backoff(consecutive_failures: int) -> timedelta:
     return min(backoff, MAX_FAILURE_BACKOFF)
 
 
+MAX_WRITES_PER_COMMIT = 500  # Firestore's documented limit (the emulator does not enforce it)
+MAX_COMMIT_BYTES = 8 * 1024 * 1024  # under the 10 MiB request limit, with room for encoding
+_BYTES_PER_PERSON = 200  # generous estimate of one attendee entry (email, name, flags) on the wire
+
+
+def is_too_large_for_one_commit(plan: Plan) -> bool:
+    """Whether a plan may exceed Firestore's limits for one atomic commit (writes or bytes)."""
+    writes = len(plan.meeting_writes) + len(plan.interaction_upserts) + len(plan.interaction_deletes)
+    if writes > MAX_WRITES_PER_COMMIT:
+        return True
+    people = sum(len(i.participants) + len(i.attendees) for i in plan.interaction_upserts)
+    for write in plan.meeting_writes:
+        if write.record is not None:
+            people += sum(len(c.attendees) for c in write.record.copies.values())
+    return people * _BYTES_PER_PERSON > MAX_COMMIT_BYTES
+
+
 def new_lease_owner() -> str:
     return uuid.uuid4().hex
 
@@ -421,6 +438,11 @@ class _MemberSync:
                 now=self.deps.clock.now(),
                 window_start=window_start,
             )
+            if is_too_large_for_one_commit(plan) and len(relevant) > 1:
+                middle = len(relevant) // 2  # Firestore commit limits: split and plan each half
+                self._apply_chunk(relevant[:middle], window_start)
+                self._apply_chunk(relevant[middle:], window_start)
+                return
             try:
                 self._apply_plan(plan)
             except WriteConflict:

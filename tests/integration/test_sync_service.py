@@ -322,3 +322,51 @@ def test_the_first_sync_fills_in_the_google_email_a_set_token_left_empty(
     assert (
         bootstrap.member_store().get_member(TENANT, "m-ben").calendar.google_email == "ben@northwind-cs.com"
     )
+
+
+def test_a_chunk_whose_plan_exceeds_firestore_commit_limits_is_split(
+    deps: SyncDeps, standin: GoogleStandIn
+) -> None:
+    from shared.services.sync import MAX_WRITES_PER_COMMIT
+
+    calendar = calendar_of(standin, "m-anna")
+    calendar.clear()
+    calendar.load_events(
+        {
+            "id": f"bulk{n:04d}",
+            "iCalUID": f"bulk{n:04d}@google.com",
+            "status": "confirmed",
+            "summary": f"Acme call {n}",
+            "updated": "2026-11-20T10:00:00.000Z",
+            "start": {"dateTime": "2026-11-23T10:00:00Z", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-11-23T10:30:00Z", "timeZone": "UTC"},
+            "organizer": {"email": "anna@northwind-cs.com", "self": True},
+            "attendees": [
+                {"email": "anna@northwind-cs.com", "self": True, "responseStatus": "accepted"},
+                {"email": "wile.coyote@acme.com", "responseStatus": "accepted"},
+            ],
+        }
+        for n in range(300)
+    )
+    commits: list[int] = []
+
+    class CountingStore:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+        def apply(self, tenant_id: str, plan: Any) -> None:
+            commits.append(
+                len(plan.meeting_writes) + len(plan.interaction_upserts) + len(plan.interaction_deletes)
+            )
+            self.inner.apply(tenant_id, plan)
+
+    counted = replace(deps, meetings=CountingStore(deps.meetings))
+    summary = sync_member(counted, TENANT, "m-anna", settings=SyncSettings(chunk_size=300))
+
+    assert summary.interactions_written == 300
+    assert len(commits) > 1
+    assert max(commits) <= MAX_WRITES_PER_COMMIT
+    assert sum(commits) == 600
