@@ -1,6 +1,6 @@
 # Firestore (Native mode) `(default)` database, the composite indexes the code's queries need,
 # single-field exemptions for big or write-time-sequential fields, and the OAuth-state TTL.
-# Layout: docs/architecture.md.
+# Layout: README, "Data in Firestore".
 
 resource "google_firestore_database" "default" {
   name                              = "(default)"

@@ -91,7 +91,7 @@ locals {
     # meetings it touches. Timeout 540 s, the event-function limit and under the push
     # subscription's 600 s ack deadline; the worker stops after CALSYNC_SYNC_BUDGET_S (420 s),
     # saves its cursor and queues a continuation. Max instances bound concurrent syncs and so
-    # the Calendar API request rate (docs/deploy.md, Scaling).
+    # the Calendar API request rate (README, Scaling).
     sync_worker = {
       name           = "calsync-sync-worker"
       entry_point    = "sync_worker"

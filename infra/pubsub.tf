@@ -36,7 +36,7 @@ resource "google_pubsub_topic" "sync_dead_letter" {
 }
 
 # Keeps dead letters for the maximum 7 days so they can be inspected and replayed
-# (docs/deploy.md, "Reading the logs"). Never expires even when nobody pulls.
+# (README, "Read the logs"). Never expires even when nobody pulls.
 resource "google_pubsub_subscription" "sync_dead_letter_hold" {
   name                       = "calsync-sync-jobs-dead-letter-hold"
   topic                      = google_pubsub_topic.sync_dead_letter.id

@@ -1,7 +1,7 @@
 # Secret Manager.
 #
 # 1. Configuration secrets, created here EMPTY: their values are added out of band with
-#    `gcloud secrets versions add` (docs/deploy.md) so they never sit in Terraform state. The
+#    `gcloud secrets versions add` (README, Deploy) so they never sit in Terraform state. The
 #    platform injects them as environment variables (version "latest", read at instance start).
 # 2. Per-member refresh-token secrets (`calsync-rt-<hash>`), created and destroyed by the code
 #    at run time. Nobody gets a role on "all secrets": each function gets the narrowest role

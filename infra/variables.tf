@@ -66,7 +66,7 @@ variable "sync_budget_seconds" {
 }
 
 variable "worker_max_instances" {
-  description = "Upper bound on concurrent sync_worker instances (= concurrent member syncs). Bounds the Calendar API request rate; see docs/deploy.md, Scaling."
+  description = "Upper bound on concurrent sync_worker instances (= concurrent member syncs). Bounds the Calendar API request rate; see README, Scaling."
   type        = number
   default     = 50
 }

@@ -13,7 +13,7 @@ terraform {
     }
   }
 
-  # Remote state in a GCS bucket created once by hand (see docs/deploy.md):
+  # Remote state in a GCS bucket created once by hand (see README, Deploy):
   #   terraform init -backend-config="bucket=PROJECT-tfstate" -backend-config="prefix=calsync/ENV"
   backend "gcs" {}
 }

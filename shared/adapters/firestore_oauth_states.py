@@ -1,4 +1,4 @@
-"""Pending OAuth consents in Firestore: `oauthStates/{sha256(state)}` (docs/architecture.md).
+"""Pending OAuth consents in Firestore: `oauthStates/{sha256(state)}` (README, "Data in Firestore").
 
 The raw `state` never reaches Firestore: documents are keyed by its SHA-256. Each holds the
 tenant, the member, `createdAt` and `expiresAt` (a TTL policy on that field deletes old

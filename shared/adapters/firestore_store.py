@@ -1,4 +1,4 @@
-"""Firestore adapters: the only code that talks to Firestore (layout in docs/architecture.md).
+"""Firestore adapters: the only code that talks to Firestore (layout in README, "Data in Firestore").
 
 - `FirestoreDirectoryStore`: tenants, accounts, users, members' addresses; directory writes for
   `calsync import`.

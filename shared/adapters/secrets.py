@@ -1,6 +1,6 @@
 """Refresh tokens in Secret Manager (the `TokenVault` port): one secret per member.
 
-Secret id: `calsync-rt-` + sha256(tenantId + "\\x1f" + memberId) hex[:40] (docs/architecture.md),
+Secret id: `calsync-rt-` + sha256(tenantId + "\\x1f" + memberId) hex[:40] (README, "Data in Firestore"),
 labelled `calsync-tenant` / `calsync-member`. Storing adds a version (creating the secret when it
 does not exist yet, tolerating a concurrent create) and then destroys every older version, so at
 most one version is ever ENABLED. Destroying destroys every version and deletes the secret.

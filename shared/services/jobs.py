@@ -1,4 +1,4 @@
-"""The sync job message (docs/architecture.md): UTF-8 JSON, ids only, schema-versioned.
+"""The sync job message (README, "Data in Firestore"): UTF-8 JSON, ids only, schema-versioned.
 
     {"v": 1, "tenantId": "...", "memberId": "...", "reason": "scheduled|connected|continuation|manual"}
 
