@@ -26,6 +26,7 @@ from google.api_core.datetime_helpers import DatetimeWithNanoseconds
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from shared.domain import directory_keys
 from shared.domain import emails as email_rules
 from shared.domain.directory_file import DirectoryFile, settings_from_document
 from shared.domain.ids import meeting_id
@@ -464,6 +465,51 @@ class FirestoreDirectoryStore:
             accounts_by_domain={d: tuple(sorted(a, key=lambda x: x.id)) for d, a in accounts.items()},
         )
 
+    def refresh_derived_keys(
+        self, tenant_id: str, collection: directory_keys.Collection, document_id: str
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        """Bring a user's `emailKey` or an account's `domainKeys` in line with its `email` /
+        `domains` as the document is NOW (the CS platform may write documents without them),
+        writing only when they differ, with a precondition on the update time read (re-read
+        when someone wrote in between). Returns the (emails, domains) the document is found by
+        afterwards (empty when it does not exist). Raises TransientError."""
+        ref = self._tenant(tenant_id).collection(collection).document(document_id)
+        for _ in range(5):
+            with _translated("reading a directory document"):
+                snapshot = ref.get()
+            if not snapshot.exists:
+                return frozenset(), frozenset()
+            data = snapshot.to_dict() or {}
+            updates = directory_keys.needs_derived_update(collection, data)
+            if updates:
+                option = self._db.write_option(last_update_time=snapshot.update_time)
+                try:
+                    with _translated("fixing a directory document's keys"):
+                        ref.update(
+                            {k: firestore.DELETE_FIELD if v is None else v for k, v in updates.items()},
+                            option=option,
+                        )
+                except (gexc.FailedPrecondition, gexc.NotFound):
+                    continue  # written or deleted meanwhile: look again
+                data = {**data, **updates}
+            return directory_keys.document_keys(collection, data)
+        raise TransientError(f"{collection}/{document_id} of tenant {tenant_id!r} kept changing")
+
+    def directory_documents(
+        self, tenant_id: str, collection: directory_keys.Collection, document_ids: Iterable[str]
+    ) -> dict[str, dict[str, Any]]:
+        """The stored fields of these users or accounts (batched gets); missing ones are left
+        out. Raises TransientError."""
+        parent = self._tenant(tenant_id).collection(collection)
+        refs = [parent.document(i) for i in _unique(document_ids)]
+        found: dict[str, dict[str, Any]] = {}
+        with _translated("reading directory documents"):
+            for chunk in _chunks(refs, GET_ALL_CHUNK):
+                for snapshot in self._db.get_all(list(chunk)):
+                    if snapshot.exists:
+                        found[snapshot.id] = snapshot.to_dict() or {}
+        return found
+
     def existing_account_ids(self, tenant_id: str, account_ids: Iterable[str]) -> frozenset[str]:
         """Which of these account ids exist in the tenant (batched gets). Raises TransientError."""
         accounts = self._tenant(tenant_id).collection(ACCOUNTS)
@@ -767,6 +813,12 @@ def interaction_to_json(interaction: Interaction) -> dict[str, Any]:
     return {"id": interaction.id, **document}
 
 
+def _meeting_key_of(document: Any) -> str:
+    """The `meetingKey` of a raw protobuf meeting `Document`."""
+    value = document.fields.get("meetingKey")
+    return str(value.string_value) if value is not None else ""
+
+
 class FirestoreMeetingStore:
     """Implements `MeetingStore` (shared.services.ports), plus `list_interactions` for the CLI."""
 
@@ -828,6 +880,42 @@ class FirestoreMeetingStore:
         )
         with _translated("listing a member's meetings"):
             return sorted(_str((s.to_dict() or {}).get("meetingKey")) for s in query.stream())
+
+    def meeting_keys_for_addresses(
+        self, tenant_id: str, emails: Iterable[str], domains: Iterable[str]
+    ) -> list[str]:
+        """Keys of the stored meetings that contain any of these attendee emails or domain levels
+        (the index fields `emails`/`domains`, `array-contains-any`, 30 values per query; one
+        read per meeting found), sorted. Raises TransientError."""
+        found: set[str] = set()
+        with _translated("finding the meetings a directory change concerns"):
+            for field_name, values in (("emails", _unique(emails)), ("domains", _unique(domains))):
+                for chunk in _chunks(values, IN_QUERY_LIMIT):
+                    query = (
+                        self._meetings(tenant_id)
+                        .where(filter=FieldFilter(field_name, "array_contains_any", list(chunk)))
+                        .select(["meetingKey"])
+                    )
+                    for document in _raw_documents(self._db, query):
+                        found.add(_meeting_key_of(document))
+        return sorted(found)
+
+    def meeting_keys(self, tenant_id: str, page_size: int = 1000) -> Iterator[list[str]]:
+        """Every stored meeting's key, a page at a time (ordered by document id, paged with
+        cursors; one read per meeting). Raises TransientError."""
+        query = self._meetings(tenant_id).order_by("__name__").select(["meetingKey"]).limit(page_size)
+        last: Any = None
+        while True:
+            page_query = query
+            if last is not None:
+                page_query = query.start_after({"__name__": self._db.document(_relative_path(last.name))})
+            with _translated("listing meetings"):
+                documents = list(_raw_documents(self._db, page_query))
+            if documents:
+                yield [_meeting_key_of(d) for d in documents]
+                last = documents[-1]
+            if len(documents) < page_size:
+                return
 
     def apply(self, tenant_id: str, plan: Plan) -> None:
         """Write a plan in ONE atomic batch: meeting creates (fail if the meeting exists),
