@@ -15,25 +15,24 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from shared.domain import events as event_rules
-from shared.domain import matching, planning
+from shared.domain import planning
 from shared.domain.models import (
     CalendarState,
     ConnectionStatus,
-    DirectorySnapshot,
     DropReason,
     EventChange,
     EventDropped,
     EventHeld,
     EventOutsideWindow,
     Member,
-    MemberCopy,
     Plan,
+    StoredMeeting,
     Tenant,
     UnmatchedReason,
 )
@@ -43,7 +42,6 @@ from shared.errors import (
     PermanentError,
     ReauthRequired,
     TransientError,
-    WriteConflict,
 )
 from shared.services.ports import (
     CalendarSource,
@@ -55,6 +53,7 @@ from shared.services.ports import (
     SyncJob,
     TokenVault,
 )
+from shared.services.recompute import DirectoryCache, copies_of, read_plan_apply
 
 MAX_FAILURE_BACKOFF = timedelta(hours=6)
 BASE_FAILURE_BACKOFF = timedelta(minutes=2)
@@ -218,11 +217,8 @@ class _MemberSync:
         self.summary = summary
         self.started = started
         self.on_page = on_page
-        self._tenant: Tenant | None = None
         self._window_start: datetime | None = None
-        self._member_emails: frozenset[str] | None = None
-        self._users: dict[str, Any] = {}
-        self._accounts: dict[str, Any] = {}
+        self._directory = DirectoryCache(deps.directory, tenant_id, extra_member_emails=(member.email,))
 
     # --- the listing -----------------------------------------------------------------------
 
@@ -364,14 +360,7 @@ class _MemberSync:
     # --- one page ---------------------------------------------------------------------------
 
     def tenant(self) -> Tenant:
-        if self._tenant is None:
-            self._tenant = self.deps.directory.get_tenant(self.tenant_id)
-        return self._tenant
-
-    def member_emails(self) -> frozenset[str]:
-        if self._member_emails is None:
-            self._member_emails = self.deps.directory.member_emails(self.tenant_id) | {self.member.email}
-        return self._member_emails
+        return self._directory.tenant()
 
     def _apply_items(self, items: Sequence[Any], calendar_time_zone: str | None) -> None:
         if not items:
@@ -423,33 +412,41 @@ class _MemberSync:
                 keys.add(change.meeting_key)
         if not keys:
             return
-        for _ in range(self.settings.max_conflict_retries + 1):
-            stored = self.deps.meetings.read_meetings(self.tenant_id, keys)
-            copies: list[MemberCopy] = [c.copy for c in relevant if isinstance(c, EventHeld)]
-            for meeting in stored.values():
-                copies.extend(meeting.record.copies.values())
-            context = self._context(copies)
+
+        def decide(stored: dict[str, StoredMeeting]) -> Plan | None:
+            copies = [c.copy for c in relevant if isinstance(c, EventHeld)] + copies_of(stored.values())
             plan = planning.plan_member_changes(
                 member_id=self.member.id,
                 changes=relevant,
                 stored=stored,
                 event_keys=event_keys,
-                context=context,
+                context=self._directory.context(copies),
                 now=self.deps.clock.now(),
                 window_start=window_start,
             )
-            if is_too_large_for_one_commit(plan) and len(relevant) > 1:
-                middle = len(relevant) // 2  # Firestore commit limits: split and plan each half
-                self._apply_chunk(relevant[:middle], window_start)
-                self._apply_chunk(relevant[middle:], window_start)
-                return
-            try:
-                self._apply_plan(plan)
-            except WriteConflict:
-                self.summary.conflicts += 1
-                continue
-            return
-        raise TransientError("meetings kept changing under this sync (write conflicts); retry later")
+            return None if is_too_large_for_one_commit(plan) and len(relevant) > 1 else plan
+
+        if not self._read_plan_apply(keys, decide, "under this sync (write conflicts); retry later"):
+            middle = len(relevant) // 2  # Firestore commit limits: split and plan each half
+            self._apply_chunk(relevant[:middle], window_start)
+            self._apply_chunk(relevant[middle:], window_start)
+
+    def _read_plan_apply(
+        self, keys: Collection[str], decide: Callable[[dict[str, StoredMeeting]], Plan | None], when: str
+    ) -> bool:
+        def count_conflict() -> None:
+            self.summary.conflicts += 1
+
+        return read_plan_apply(
+            self.deps.meetings,
+            self.tenant_id,
+            keys,
+            decide,
+            lambda _, plan: self._apply_plan(plan),
+            retries=self.settings.max_conflict_retries,
+            on_conflict=count_conflict,
+            gave_up=f"meetings kept changing {when}",
+        )
 
     def _apply_plan(self, plan: Plan) -> None:
         if plan.is_empty:
@@ -467,48 +464,24 @@ class _MemberSync:
                 elif address.reason in (UnmatchedReason.AMBIGUOUS_DOMAIN, UnmatchedReason.AMBIGUOUS_USER):
                     self.summary.ambiguous += 1
 
-    def _context(self, copies: Iterable[MemberCopy]) -> matching.MatchingContext:
-        tenant = self.tenant()
-        emails, domains = matching.lookup_keys(copies, tenant, self.member_emails())
-        missing_emails = [e for e in emails if e not in self._users]
-        missing_domains = [d for d in domains if d not in self._accounts]
-        if missing_emails or missing_domains:
-            found = self.deps.directory.lookup(self.tenant_id, missing_emails, missing_domains)
-            for email in missing_emails:
-                self._users[email] = tuple(found.users_by_email.get(email, ()))
-            for domain in missing_domains:
-                self._accounts[domain] = tuple(found.accounts_by_domain.get(domain, ()))
-        snapshot = DirectorySnapshot(
-            users_by_email={e: self._users[e] for e in emails},
-            accounts_by_domain={d: self._accounts[d] for d in domains},
-        )
-        return matching.MatchingContext(tenant=tenant, member_emails=self.member_emails(), directory=snapshot)
-
     # --- after a full listing --------------------------------------------------------------
 
     def _reconcile_after_full_listing(self) -> None:
         """Remove this member from meetings the full listing did not return (older generation)."""
         keys = self.deps.meetings.meeting_keys_held_by(self.tenant_id, self.member.id)
+
+        def decide(stored: dict[str, StoredMeeting]) -> Plan:
+            return planning.plan_member_reconcile(
+                self.member.id,
+                stored,
+                self.state.generation,
+                self._directory.context(copies_of(stored.values())),
+                self.deps.clock.now(),
+            )
+
         for chunk_start in range(0, len(keys), self.settings.chunk_size):
             chunk = keys[chunk_start : chunk_start + self.settings.chunk_size]
-            for _ in range(self.settings.max_conflict_retries + 1):
-                stored = self.deps.meetings.read_meetings(self.tenant_id, chunk)
-                copies = [c for m in stored.values() for c in m.record.copies.values()]
-                plan = planning.plan_member_reconcile(
-                    self.member.id,
-                    stored,
-                    self.state.generation,
-                    self._context(copies),
-                    self.deps.clock.now(),
-                )
-                try:
-                    self._apply_plan(plan)
-                except WriteConflict:
-                    self.summary.conflicts += 1
-                    continue
-                break
-            else:
-                raise TransientError("meetings kept changing during the full-listing clean-up")
+            self._read_plan_apply(chunk, decide, "during the full-listing clean-up")
 
 
 @dataclass

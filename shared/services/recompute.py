@@ -1,0 +1,105 @@
+"""Recomputing stored meetings: the step the sync and the re-match share.
+
+    read the meetings -> look up exactly the directory entries they need -> plan (pure) ->
+    apply atomically; if a meeting changed meanwhile (WriteConflict), read again and re-plan.
+
+`DirectoryCache` looks the directory up in batches, once per key for the life of one job (a sync
+job, a re-match run); `read_plan_apply` is the optimistic-concurrency loop around one chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable
+from typing import Any
+
+from shared.domain import matching
+from shared.domain.models import DirectorySnapshot, MemberCopy, Plan, StoredMeeting, Tenant
+from shared.errors import TransientError, WriteConflict
+from shared.services.ports import DirectoryStore, MeetingStore
+
+
+class DirectoryCache:
+    """The tenant, its members' addresses and the users/accounts looked up so far, for one job.
+
+    Each email and domain level is fetched once (in batches) and then served from memory: the
+    job sees the directory as it was when it first needed each key."""
+
+    def __init__(
+        self, directory: DirectoryStore, tenant_id: str, *, extra_member_emails: Iterable[str] = ()
+    ) -> None:
+        self._store = directory
+        self._tenant_id = tenant_id
+        self._extra_member_emails = frozenset(extra_member_emails)
+        self._tenant: Tenant | None = None
+        self._member_emails: frozenset[str] | None = None
+        self._users: dict[str, Any] = {}
+        self._accounts: dict[str, Any] = {}
+
+    def tenant(self) -> Tenant:
+        """Raises NotFound for an unknown tenant, TransientError."""
+        if self._tenant is None:
+            self._tenant = self._store.get_tenant(self._tenant_id)
+        return self._tenant
+
+    def member_emails(self) -> frozenset[str]:
+        """Raises TransientError."""
+        if self._member_emails is None:
+            self._member_emails = self._store.member_emails(self._tenant_id) | self._extra_member_emails
+        return self._member_emails
+
+    def context(self, copies: Iterable[MemberCopy]) -> matching.MatchingContext:
+        """A matching context holding the directory entries these copies need (looked up in
+        batches when not fetched before). Raises NotFound (tenant), TransientError."""
+        tenant = self.tenant()
+        emails, domains = matching.lookup_keys(copies, tenant, self.member_emails())
+        missing_emails = [e for e in emails if e not in self._users]
+        missing_domains = [d for d in domains if d not in self._accounts]
+        if missing_emails or missing_domains:
+            found = self._store.lookup(self._tenant_id, missing_emails, missing_domains)
+            for email in missing_emails:
+                self._users[email] = tuple(found.users_by_email.get(email, ()))
+            for domain in missing_domains:
+                self._accounts[domain] = tuple(found.accounts_by_domain.get(domain, ()))
+        snapshot = DirectorySnapshot(
+            users_by_email={e: self._users[e] for e in emails},
+            accounts_by_domain={d: self._accounts[d] for d in domains},
+        )
+        return matching.MatchingContext(tenant=tenant, member_emails=self.member_emails(), directory=snapshot)
+
+
+def copies_of(stored: Iterable[StoredMeeting]) -> list[MemberCopy]:
+    """Every member copy of these stored meetings (what their matching needs looked up)."""
+    return [copy for meeting in stored for copy in meeting.record.copies.values()]
+
+
+def read_plan_apply(
+    meetings: MeetingStore,
+    tenant_id: str,
+    keys: Collection[str],
+    decide: Callable[[dict[str, StoredMeeting]], Plan | None],
+    apply: Callable[[dict[str, StoredMeeting], Plan], None],
+    *,
+    retries: int,
+    on_conflict: Callable[[], None],
+    gave_up: str,
+) -> bool:
+    """Read the meetings of `keys`, `decide` a plan from them (pure), `apply` it (atomically,
+    through the meeting store). When a meeting changed since it was read (WriteConflict), read
+    again and decide again, at most `retries` more times.
+
+    `decide` returns None when the plan is too large for one commit: nothing is written and
+    this returns False (the caller splits the work); True once a plan was applied.
+    Raises TransientError(`gave_up`) when the meetings kept changing, and whatever the ports and
+    callbacks raise."""
+    for _ in range(retries + 1):
+        stored = meetings.read_meetings(tenant_id, keys)
+        plan = decide(stored)
+        if plan is None:
+            return False
+        try:
+            apply(stored, plan)
+        except WriteConflict:
+            on_conflict()
+            continue
+        return True
+    raise TransientError(gave_up)
