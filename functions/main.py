@@ -177,3 +177,36 @@ def _message_data(message):  # type: ignore[no-untyped-def]
         return base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidInput("Pub/Sub message data is not base64") from None
+
+
+# --- directory_changed: a user or account written -> re-match the meetings it concerns ----------
+
+
+@functions_framework.cloud_event
+def directory_changed(cloud_event):  # type: ignore[no-untyped-def]
+    """Eventarc Firestore trigger on `tenants/{t}/users/{u}` and `tenants/{t}/accounts/{a}`
+    (SPEC §2, last paragraph). Returning acknowledges (re-matched, nothing to do, malformed event,
+    unknown tenant); raising makes Eventarc redeliver (Firestore unavailable, write contention):
+    the re-match is idempotent and reads the directory as it is now, not the event's payload."""
+    from shared import bootstrap
+    from shared.adapters.firestore_events import directory_change_from_event
+    from shared.errors import InvalidInput, NotFound, TransientError
+    from shared.logs import get_logger
+    from shared.services.rematch import rematch_directory_change
+
+    log = get_logger(function="directory_changed", event_id=cloud_event.get("id"))
+    try:
+        change = directory_change_from_event(cloud_event.get_attributes(), cloud_event.data)
+    except InvalidInput as error:
+        log.error("directory event rejected (acknowledged, not retried)", error=str(error))
+        return
+    log = log.bind(tenant_id=change.tenant_id, document=f"{change.collection}/{change.document_id}")
+    try:
+        summary = rematch_directory_change(bootstrap.rematch_deps(), change)
+    except NotFound as error:
+        log.error("directory event names an unknown tenant (acknowledged)", error=str(error))
+        return
+    except TransientError as error:
+        log.warning("re-match failed; the event will be redelivered", error=str(error))
+        raise
+    log.info("re-match finished", **summary.as_log_fields())

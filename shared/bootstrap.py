@@ -226,3 +226,14 @@ def sync_deps(*, continuations: bool = True) -> Any:
         clock=SystemClock(),
         publisher=job_publisher() if continuations else None,
     )
+
+
+# --- Re-matching after directory changes (shared.services.rematch) ------------------------------
+
+
+def rematch_deps() -> Any:
+    """`RematchDeps` over the real adapters (Firestore only)."""
+    from shared.adapters.clock import SystemClock
+    from shared.services.rematch import RematchDeps
+
+    return RematchDeps(directory=directory_store(), meetings=meeting_store(), clock=SystemClock())

@@ -29,12 +29,19 @@ def import_command(file: IO[bytes]) -> None:
     that are not in the file are left alone (nothing is deleted). The tenant's settings are
     replaced by the file's (absent settings take their defaults). A member's connection and
     sync state is never changed; new members start as not_connected.
+
+    Afterwards the stored meetings whose matching the import changed are re-evaluated (as
+    `calsync rematch` does, for just those), and one line says what changed.
     """
     from shared import bootstrap
-    from shared.domain.directory_file import DirectoryFileInvalid
+    from shared.domain.directory_file import DirectoryFileInvalid, parse_directory
     from shared.services.directory_import import import_directory
+    from shared.services.rematch import read_before_import, rematch_after_import
 
     text = file.read()
+    parsed = parse_directory(text)
+    deps = bootstrap.rematch_deps()
+    before = read_before_import(deps, parsed) if parsed.tenant.id else None
     try:
         summary = import_directory(text, bootstrap.directory_store())
     except DirectoryFileInvalid as error:
@@ -45,6 +52,8 @@ def import_command(file: IO[bytes]) -> None:
         f"imported tenant {summary.tenant_id}: {summary.accounts} accounts, {summary.users} users, "
         f"{summary.members} members ({summary.new_members} new)"
     )
+    if before is not None:  # what the import changed, re-matched now (directory_changed does it too)
+        click.echo(rematch_after_import(deps, parsed, before).one_line())
 
 
 _STATUS_COLUMNS = (

@@ -13,13 +13,13 @@ re-match (the meetings index every attendee email and domain level).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from shared.domain import emails as email_rules
 
-USERS = "users"
-ACCOUNTS = "accounts"
 Collection = Literal["users", "accounts"]
+USERS: Final = "users"
+ACCOUNTS: Final = "accounts"
 
 EMAIL_KEY = "emailKey"
 DOMAIN_KEYS = "domainKeys"
@@ -109,3 +109,10 @@ def is_derived_fields_echo(
     if any(old.get(name) != new.get(name) for name in _SOURCE_FIELDS[collection]):
         return False
     return not needs_derived_update(collection, new)
+
+
+def is_matching_unchanged(collection: Collection, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether two versions of a document match attendees the same way: same source fields
+    (`email`, `name`, `accountId` / `domains`) and the same derived keys."""
+    names = (*_SOURCE_FIELDS[collection], _DERIVED_FIELD[collection])
+    return all(old.get(name) == new.get(name) for name in names)
