@@ -1,12 +1,17 @@
 # directory_changed: re-match stored meetings when a user or an account document is written
-# (Firestore document-written events through Eventarc). Off until the entry point exists in
-# functions/main.py: set enable_directory_trigger = true.
+# (Firestore document-written events through Eventarc, protobuf DocumentEventData; entry point
+# `directory_changed` in functions/main.py). On by default; enable_directory_trigger = false
+# leaves re-matching to `calsync import` and `calsync rematch`.
 #
 # One Eventarc Firestore trigger takes ONE document path pattern, and a pattern that covers
 # both users and accounts (tenants/{t}/{collection}/{doc}) would also fire on every
 # interaction, meeting and member write. So the entry point is deployed twice, one function per
-# collection, each with its own service account. Retries are on: an exception redelivers the
-# event (for up to 24 h), and the re-match is idempotent.
+# collection, each with its own service account. Retries are on: an exception (Firestore
+# unavailable, write contention) redelivers the event (for up to 24 h), and the re-match is
+# idempotent and reads the directory as it is now, so redelivered or reordered events converge.
+# A malformed event, or one naming an unknown tenant, is acknowledged with an error log. The
+# function's only grant is roles/datastore.user: it reads users, accounts and meetings, fixes a
+# document's emailKey/domainKeys, and writes meetings and interactions.
 
 locals {
   directory_triggers = var.enable_directory_trigger ? {

@@ -83,7 +83,7 @@ variable "sync_max_delivery_attempts" {
 }
 
 variable "enable_directory_trigger" {
-  description = "Deploy directory_changed (Firestore document-written triggers on users and accounts). Switch on when the entry point exists in functions/main.py."
+  description = "Deploy directory_changed (Firestore document-written triggers on users and accounts): re-match stored meetings when the CS platform writes the directory. Off: only calsync import / calsync rematch re-match."
   type        = bool
-  default     = false
+  default     = true
 }

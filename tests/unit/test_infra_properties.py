@@ -397,9 +397,9 @@ def test_event_triggers_have_retries_on() -> None:
         assert _block(body, "event_trigger")["retry_policy"] == "RETRY_POLICY_RETRY"
 
 
-def test_directory_trigger_is_in_its_own_file_and_off_by_default() -> None:
+def test_directory_trigger_is_in_its_own_file_and_on_by_default() -> None:
     assert "google_cloudfunctions2_function" in str(_module()["directory_trigger.tf"])
-    assert _variables()["enable_directory_trigger"]["default"] is False
+    assert _variables()["enable_directory_trigger"]["default"] is True
     assert "var.enable_directory_trigger" in _locals()["directory_triggers"]
 
 
