@@ -19,11 +19,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import scenarios
+from bench import rematch, scenarios
 from bench.sandbox import bench_sandbox
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
-SCENARIOS = ("full_sync", "nochange", "changed", "fanout", "matching", "memory", "cold_start")
+SCENARIOS = ("full_sync", "nochange", "changed", "fanout", "matching", "memory", "cold_start", "rematch")
 
 # figure -> (label, unit, target description, check)
 FIGURES: dict[str, tuple[str, str, str, Any]] = {
@@ -42,6 +42,8 @@ FIGURES: dict[str, tuple[str, str, str, Any]] = {
     "cold_start_ms_sync_worker": ("cold start: sync_worker", "ms", "", None),
     "cold_start_ms_schedule_sync": ("cold start: schedule_sync", "ms", "", None),
     "cold_start_ms_oauth_callback": ("cold start: oauth_callback", "ms", "", None),
+    "rematch_docs_read": ("re-match, 1 new user in 100k meetings: docs read", "", "", None),
+    "rematch_latency_ms": ("re-match, 1 new user in 100k meetings: latency", "ms", "", None),
 }
 
 
@@ -111,6 +113,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             "matching": lambda: scenarios.matching(sizes, _log),
             "memory": lambda: scenarios.memory(tenant, sizes, _log),
             "cold_start": lambda: scenarios.cold_start(tenant, sizes, _log),
+            "rematch": lambda: rematch.run(args.smoke, sandbox, _log),
         }
         for name in SCENARIOS:
             if name not in selected:
