@@ -46,13 +46,13 @@ lint-infra: $(CHECKOV_STAMP)
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download -d infra --framework terraform
 
 test: lint
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope tests
 
 unit: install
 	$(BIN)/python -m pytest -q tests/unit
 
 integration: install
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests/integration
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope tests/integration
 
 e2e: install
 	$(BIN)/python -m pytest tests/e2e

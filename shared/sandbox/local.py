@@ -112,7 +112,15 @@ class LocalSandbox:
                 quiet_since = None
             seen = count
             time.sleep(0.25)
-        raise TimeoutError(f"members {member_ids} did not finish syncing within {timeout_s:.0f}s")
+        states = {m: members.get_member(tenant_id, m).calendar for m in member_ids}
+        detail = "; ".join(
+            f"{m}: lastSyncAt={s.last_sync_at} lease={s.lease_owner} error={s.last_error}"
+            for m, s in states.items()
+        )
+        raise TimeoutError(
+            f"members did not finish syncing within {timeout_s:.0f}s of {since} "
+            f"({len(self.worker_summaries())} worker runs; {detail}; host log {self.host.log_path})"
+        )
 
 
 def _minutes(n: int) -> Any:
