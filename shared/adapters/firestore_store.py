@@ -14,6 +14,7 @@ a missing tenant or member -> `NotFound`. Contract fields (SPEC §1, §3) are ca
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import typing
@@ -62,6 +63,7 @@ MEETINGS = "meetings"
 INTERACTIONS = "interactions"
 
 IN_QUERY_LIMIT = 30  # Firestore: at most 30 values for `in` / `array-contains-any`
+LOOKUP_CONCURRENCY = 8  # directory queries in flight at once (the client is thread-safe)
 GET_ALL_CHUNK = 300  # document references per BatchGetDocuments call
 WRITE_BATCH_LIMIT = 500  # writes per batch in directory imports (Firestore's batch limit)
 
@@ -96,6 +98,18 @@ def _translated(what: str) -> Iterator[None]:
         yield
     except _TRANSIENT as error:
         raise TransientError(f"Firestore unavailable while {what}: {type(error).__name__}") from error
+
+
+def _stream_all(queries: Sequence[Any]) -> list[list[Any]]:
+    """The snapshots of each query, in order, with up to LOOKUP_CONCURRENCY queries in flight:
+    a sync chunk needs dozens of directory queries, each mostly a wait for one round trip."""
+    if len(queries) <= 1:
+        return [list(query.stream()) for query in queries]
+    workers = min(LOOKUP_CONCURRENCY, len(queries))
+    with concurrent.futures.ThreadPoolExecutor(
+        max_workers=workers, thread_name_prefix="calsync-lookup"
+    ) as pool:
+        return list(pool.map(lambda query: list(query.stream()), queries))
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -443,23 +457,30 @@ class FirestoreDirectoryStore:
         tenant = self._tenant(tenant_id)
         users: dict[str, list[User]] = {e: [] for e in email_keys}
         accounts: dict[str, list[Account]] = {d: [] for d in domain_keys}
+        user_queries = [
+            tenant.collection(USERS).where(filter=FieldFilter("emailKey", "in", list(chunk)))
+            for chunk in _chunks(email_keys, IN_QUERY_LIMIT)
+        ]
+        account_queries = [
+            tenant.collection(ACCOUNTS).where(
+                filter=FieldFilter("domainKeys", "array_contains_any", list(chunk))
+            )
+            for chunk in _chunks(domain_keys, IN_QUERY_LIMIT)
+        ]
         with _translated("looking up the directory"):
-            for chunk in _chunks(email_keys, IN_QUERY_LIMIT):
-                query = tenant.collection(USERS).where(filter=FieldFilter("emailKey", "in", list(chunk)))
-                for snapshot in query.stream():
-                    user = _user_from_snapshot(snapshot)
-                    if user.email in users:
-                        users[user.email].append(user)
-            wanted = set(domain_keys)
-            for chunk in _chunks(domain_keys, IN_QUERY_LIMIT):
-                query = tenant.collection(ACCOUNTS).where(
-                    filter=FieldFilter("domainKeys", "array_contains_any", list(chunk))
-                )
-                for snapshot in query.stream():
-                    account = _account_from_snapshot(snapshot)
-                    for domain in account.domains:
-                        if domain in wanted and all(a.id != account.id for a in accounts[domain]):
-                            accounts[domain].append(account)
+            results = _stream_all([*user_queries, *account_queries])
+        for snapshots in results[: len(user_queries)]:
+            for snapshot in snapshots:
+                user = _user_from_snapshot(snapshot)
+                if user.email in users:
+                    users[user.email].append(user)
+        wanted = set(domain_keys)
+        for snapshots in results[len(user_queries) :]:
+            for snapshot in snapshots:
+                account = _account_from_snapshot(snapshot)
+                for domain in account.domains:
+                    if domain in wanted and all(a.id != account.id for a in accounts[domain]):
+                        accounts[domain].append(account)
         return DirectorySnapshot(
             users_by_email={e: tuple(sorted(u, key=lambda x: x.id)) for e, u in users.items()},
             accounts_by_domain={d: tuple(sorted(a, key=lambda x: x.id)) for d, a in accounts.items()},

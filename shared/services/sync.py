@@ -467,15 +467,30 @@ class _MemberSync:
     # --- after a full listing --------------------------------------------------------------
 
     def _reconcile_after_full_listing(self) -> None:
-        """Remove this member from meetings the full listing did not return (older generation)."""
+        """Remove this member from meetings the full listing did not return (older generation).
+
+        A member's first full listing (generation 1) has no copies of an older generation to
+        remove: it is skipped (on a first sync this re-read every meeting just written). Only the
+        meetings holding a stale copy are matched again."""
+        generation = self.state.generation
+        if generation <= 1:
+            return
         keys = self.deps.meetings.meeting_keys_held_by(self.tenant_id, self.member.id)
 
         def decide(stored: dict[str, StoredMeeting]) -> Plan:
+            stale = {
+                key: meeting
+                for key, meeting in stored.items()
+                if (held := meeting.record.copies.get(self.member.id)) is not None
+                and held.generation < generation
+            }
+            if not stale:
+                return Plan()
             return planning.plan_member_reconcile(
                 self.member.id,
-                stored,
-                self.state.generation,
-                self._directory.context(copies_of(stored.values())),
+                stale,
+                generation,
+                self._directory.context(copies_of(stale.values())),
                 self.deps.clock.now(),
             )
 
