@@ -245,7 +245,9 @@ def rematch_after_import(
     domains, free-mail exceptions, `excludeDeclined`, or the members' addresses), every meeting
     of the tenant. Raises NotFound, TransientError."""
     tenant_id = directory.tenant.id
-    if before.tenant is not None and _tenant_rules_changed(deps, directory, before):
+    if before.tenant is None:  # a new tenant: no meeting can be stored yet
+        return RematchSummary(tenant_id, "import", skipped="new tenant: no stored meetings")
+    if _tenant_rules_changed(deps, directory, before):
         summary = rematch_tenant(deps, tenant_id, settings, on_progress=on_progress)
         summary.scope = "import (tenant rules changed: every meeting)"
         return summary
@@ -279,7 +281,8 @@ def _add_changed(
 def _tenant_rules_changed(deps: RematchDeps, directory: DirectoryFile, before: DirectoryBefore) -> bool:
     old = before.tenant
     new = directory.tenant
-    assert old is not None
+    if old is None:
+        return False
     if set(old.internal_domains) != set(new.internal_domains):
         return True
     if (old.settings.exclude_declined, old.settings.free_mail_domains_allowed) != (
