@@ -31,8 +31,10 @@ Log = Callable[[str], None]
 @dataclass(frozen=True)
 class Sizes:
     runs: int
-    accounts: int
+    accounts: int  # the matching directory (pure core)
     users_per_account: int
+    sync_accounts: int  # the directory of the tenant in the emulator (see docs/benchmarks.md)
+    sync_users_per_account: int
     colleagues: int
     full_sync_events: int
     changed_fraction: float
@@ -48,11 +50,17 @@ class Sizes:
     def directory(self) -> DirectoryShape:
         return DirectoryShape(self.accounts, self.users_per_account, self.colleagues)
 
+    @property
+    def sync_directory(self) -> DirectoryShape:
+        return DirectoryShape(self.sync_accounts, self.sync_users_per_account, self.colleagues)
+
 
 FULL = Sizes(
     runs=3,
     accounts=10_000,
     users_per_account=10,
+    sync_accounts=500,
+    sync_users_per_account=2,
     colleagues=30,
     full_sync_events=10_000,
     changed_fraction=0.01,
@@ -68,6 +76,8 @@ SMOKE = Sizes(
     runs=1,
     accounts=200,
     users_per_account=5,
+    sync_accounts=100,
+    sync_users_per_account=2,
     colleagues=5,
     full_sync_events=300,
     changed_fraction=0.02,
@@ -127,7 +137,7 @@ class SyncTenant:
         from shared.services.directory_import import import_directory
 
         self.sandbox.use_project("sync")
-        directory = synthetic.directory_file(self.sizes.directory, self.members)
+        directory = synthetic.directory_file(self.sizes.sync_directory, self.members)
         started = time.perf_counter()
         import_directory(json.dumps(directory).encode(), bootstrap.directory_store())
         self.import_s = time.perf_counter() - started
@@ -140,7 +150,7 @@ class SyncTenant:
     def calendar(self, member_id: str, events: int) -> CalendarGenerator:
         """Load `events` generated events into the member's stand-in calendar (once)."""
         if member_id not in self.generators:
-            generator = CalendarGenerator(member_id, self.sizes.directory, self.anchor)
+            generator = CalendarGenerator(member_id, self.sizes.sync_directory, self.anchor)
             calendar = self.sandbox.standin.calendar(generator.email)
             calendar.time_zone = "Europe/Stockholm"
             calendar.load_events(generator.events(events))

@@ -123,6 +123,31 @@ class CalendarGenerator:
         self.shape = shape
         self.anchor = anchor
         self.seed = seed
+        self._contact_cache: dict[int, list[str]] = {}
+        self._outsider_cache: list[str] = []
+
+    def _contacts(self, account: int) -> list[str]:
+        """The people of one account this member meets (a member meets the same customer contacts
+        again and again): directory users, colleagues of theirs who are not in the directory, people
+        on a subdomain. Deterministic per (seed, member, account)."""
+        cached = self._contact_cache.get(account)
+        if cached is None:
+            rng = random.Random(f"{self.seed}/{self.member_id}/contacts/{account}")
+            cached = [user_email(account, s) for s in range(self.shape.users_per_account)]
+            domain = account_domain(account)
+            cached += [f"{rng.choice(_FIRST)}.{rng.choice(_LAST)}@{domain}" for _ in range(2)]
+            cached.append(f"{rng.choice(_FIRST)}@eu.{domain}")
+            self._contact_cache[account] = cached
+        return cached
+
+    def _outsiders(self) -> list[str]:
+        """Guests from no customer account: free-mail addresses and prospects (a bounded pool)."""
+        if not self._outsider_cache:
+            rng = random.Random(f"{self.seed}/{self.member_id}/outsiders")
+            self._outsider_cache = [
+                f"{rng.choice(_FIRST)}{rng.randint(1, 999)}@{rng.choice(FREE_MAIL)}" for _ in range(150)
+            ] + [f"{rng.choice(_FIRST)}@prospect{rng.randint(1, 5000)}.io" for _ in range(150)]
+        return self._outsider_cache
 
     def events(self, count: int) -> list[dict[str, Any]]:
         return [self.event(k) for k in range(count)]
@@ -167,17 +192,9 @@ class CalendarGenerator:
             )
         for _ in range(rng.randint(2, 8)):
             account = rng.choice(accounts)
-            pick = rng.random()
-            if pick < 0.5:
-                email = user_email(account, rng.randrange(self.shape.users_per_account))
-            elif pick < 0.72:
-                email = f"{rng.choice(_FIRST)}.{rng.choice(_LAST)}@{account_domain(account)}"
-            elif pick < 0.82:
-                email = f"{rng.choice(_FIRST)}@eu.{account_domain(account)}"
-            elif pick < 0.92:
-                email = f"{rng.choice(_FIRST)}{rng.randint(1, 999)}@{rng.choice(FREE_MAIL)}"
-            else:
-                email = f"{rng.choice(_FIRST)}@prospect{rng.randint(1, 5000)}.io"
+            email = (
+                rng.choice(self._contacts(account)) if rng.random() < 0.88 else rng.choice(self._outsiders())
+            )
             status = rng.choice(("accepted", "accepted", "tentative", "needsAction", "declined"))
             entry: dict[str, Any] = {
                 "email": email.title() if rng.random() < 0.05 else email,
