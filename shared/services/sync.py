@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -219,6 +219,7 @@ class _MemberSync:
         self.on_page = on_page
         self._window_start: datetime | None = None
         self._directory = DirectoryCache(deps.directory, tenant_id, extra_member_emails=(member.email,))
+        self._first_listing_keys: dict[str, str] | None = None  # event id -> meeting key
 
     # --- the listing -----------------------------------------------------------------------
 
@@ -283,6 +284,9 @@ class _MemberSync:
                 **self._lease_renewal(),
             }
         )
+        # A first listing started by this job: every meeting the member holds is one this job
+        # stored, so bare cancelled stubs are mapped from memory instead of by a query.
+        self._first_listing_keys = {} if self._is_first_listing() else None
 
     def _over_budget(self) -> bool:
         return time.monotonic() - self.started > self.settings.budget_s
@@ -399,11 +403,17 @@ class _MemberSync:
         if not relevant:
             return
         stub_ids = [c.event_id for c in relevant if isinstance(c, EventDropped) and c.meeting_key is None]
-        event_keys = (
-            self.deps.meetings.meeting_keys_for_events(self.tenant_id, self.member.id, stub_ids)
-            if stub_ids
-            else {}
-        )
+        first_listing = self._first_listing_keys
+        if first_listing is not None:
+            first_listing.update(
+                (c.copy.event_id, c.copy.meeting_key) for c in relevant if isinstance(c, EventHeld)
+            )
+        if not stub_ids:
+            event_keys: Mapping[str, str] = {}
+        elif first_listing is not None:  # the member held nothing but what this job stored
+            event_keys = {e: first_listing[e] for e in stub_ids if e in first_listing}
+        else:
+            event_keys = self.deps.meetings.meeting_keys_for_events(self.tenant_id, self.member.id, stub_ids)
         keys: set[str] = set(event_keys.values())
         for change in relevant:
             if isinstance(change, EventHeld):
@@ -430,6 +440,10 @@ class _MemberSync:
             middle = len(relevant) // 2  # Firestore commit limits: split and plan each half
             self._apply_chunk(relevant[:middle], window_start)
             self._apply_chunk(relevant[middle:], window_start)
+
+    def _is_first_listing(self) -> bool:
+        """The member's first full listing (generation 1): it held no meeting before it."""
+        return self.state.listing_full and self.state.generation == 1
 
     def _read_plan_apply(
         self, keys: Collection[str], decide: Callable[[dict[str, StoredMeeting]], Plan | None], when: str
@@ -469,11 +483,11 @@ class _MemberSync:
     def _reconcile_after_full_listing(self) -> None:
         """Remove this member from meetings the full listing did not return (older generation).
 
-        A member's first full listing (generation 1) has no copies of an older generation to
-        remove: it is skipped (on a first sync this re-read every meeting just written). Only the
-        meetings holding a stale copy are matched again."""
+        A member's first full listing has no copies of an older generation to remove: it is
+        skipped (on a first sync this re-read every meeting just written). Only the meetings
+        holding a stale copy are matched again."""
         generation = self.state.generation
-        if generation <= 1:
+        if self._is_first_listing():
             return
         keys = self.deps.meetings.meeting_keys_held_by(self.tenant_id, self.member.id)
 
