@@ -13,6 +13,8 @@ What raises what (the retry contract):
 
 from __future__ import annotations
 
+import concurrent.futures
+import threading
 import time
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -66,6 +68,10 @@ class SyncSettings:
     chunk_size: int = 200  # events planned and written atomically together
     max_conflict_retries: int = 8  # re-read and re-plan a chunk another member's worker changed
     max_listing_restarts: int = 2  # full listings restarted after a 410 in the middle of one
+    # Chunks of one page read, planned and written at once: one chunk's Firestore round trips
+    # (directory queries, reads, the commit) overlap another's planning. Chunks touching the same
+    # meeting cannot both win: the loser's precondition fails and it re-reads and re-plans.
+    chunk_concurrency: int = 2
 
 
 @dataclass(frozen=True)
@@ -220,6 +226,7 @@ class _MemberSync:
         self._window_start: datetime | None = None
         self._directory = DirectoryCache(deps.directory, tenant_id, extra_member_emails=(member.email,))
         self._first_listing_keys: dict[str, str] | None = None  # event id -> meeting key
+        self._summary_lock = threading.Lock()
 
     # --- the listing -----------------------------------------------------------------------
 
@@ -384,8 +391,24 @@ class _MemberSync:
             )
             self._count(change)
             changes.append(change)
-        for chunk_start in range(0, len(changes), self.settings.chunk_size):
-            self._apply_chunk(changes[chunk_start : chunk_start + self.settings.chunk_size], window_start)
+        size = self.settings.chunk_size
+        chunks = [changes[start : start + size] for start in range(0, len(changes), size)]
+        workers = min(self.settings.chunk_concurrency, len(chunks))
+        if workers <= 1:
+            for chunk in chunks:
+                self._apply_chunk(chunk, window_start)
+            return
+        self._directory.tenant()  # read once here, before the chunks share the cache
+        self._directory.member_emails()
+        with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="calsync-chunk") as pool:
+            futures = [pool.submit(self._apply_chunk, chunk, window_start) for chunk in chunks]
+            try:
+                for future in futures:  # every chunk of the page is written before the cursor moves
+                    future.result()
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
 
     def _count(self, change: EventChange) -> None:
         self.summary.events_seen += 1
@@ -449,7 +472,8 @@ class _MemberSync:
         self, keys: Collection[str], decide: Callable[[dict[str, StoredMeeting]], Plan | None], when: str
     ) -> bool:
         def count_conflict() -> None:
-            self.summary.conflicts += 1
+            with self._summary_lock:
+                self.summary.conflicts += 1
 
         return read_plan_apply(
             self.deps.meetings,
@@ -466,17 +490,21 @@ class _MemberSync:
         if plan.is_empty:
             return
         self.deps.meetings.apply(self.tenant_id, plan)
-        self.summary.meetings_written += len(plan.meeting_writes)
-        self.summary.interactions_written += len(plan.interaction_upserts)
-        self.summary.interactions_deleted += len(plan.interaction_deletes)
+        unmatched = ambiguous = 0
         for write in plan.meeting_writes:
             if write.record is None or write.record.interaction_hashes:
                 continue
             for address in write.record.unmatched:
                 if address.reason == UnmatchedReason.NO_MATCH:
-                    self.summary.unmatched += 1
+                    unmatched += 1
                 elif address.reason in (UnmatchedReason.AMBIGUOUS_DOMAIN, UnmatchedReason.AMBIGUOUS_USER):
-                    self.summary.ambiguous += 1
+                    ambiguous += 1
+        with self._summary_lock:  # chunks of a page are applied from several threads
+            self.summary.meetings_written += len(plan.meeting_writes)
+            self.summary.interactions_written += len(plan.interaction_upserts)
+            self.summary.interactions_deleted += len(plan.interaction_deletes)
+            self.summary.unmatched += unmatched
+            self.summary.ambiguous += ambiguous
 
     # --- after a full listing --------------------------------------------------------------
 
