@@ -14,6 +14,7 @@ BeginTransaction and Rollback are counted apart (`transactions`), as they are no
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -124,8 +125,6 @@ class FirestoreOps:
 
     def detach(self) -> None:
         for api, name in self._patched:
-            try:
+            with contextlib.suppress(AttributeError):
                 delattr(api, name)
-            except AttributeError:
-                pass
         self._patched.clear()
