@@ -14,6 +14,8 @@ Per attendee, in this order:
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -32,6 +34,7 @@ from shared.domain.models import (
 )
 
 DECLINED = "declined"
+_BY_ACCOUNT_THEN_EMAIL = operator.attrgetter("account_id", "email")
 
 # The verdict on an email: None = internal (not considered), else a match or an unmatched address.
 Outcome = AttendeeMatch | UnmatchedAddress | None
@@ -63,6 +66,9 @@ class MatchingContext:
     _emails: dict[str, Outcome] = field(default_factory=dict, init=False, repr=False)
     _domains: dict[str, _DomainVerdict] = field(default_factory=dict, init=False, repr=False)
     _internal_domains: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._users_by_email = self.directory.users_by_email
 
     def classify(self, email: str) -> Outcome:
         """The verdict on one normalised email (response status aside). Cached."""
@@ -102,7 +108,7 @@ class MatchingContext:
             self._domains[domain] = verdict
         if verdict is _INTERNAL:
             return None
-        users = self.directory.users_by_email.get(email)
+        users = self._users_by_email.get(email)
         if users:
             if len(users) == 1:
                 user = users[0]
@@ -110,30 +116,48 @@ class MatchingContext:
                 if len({u.account_id for u in users}) > 1:
                     return UnmatchedAddress(email=email, reason=UnmatchedReason.AMBIGUOUS_USER)
                 user = min(users, key=lambda u: u.id)
-            return AttendeeMatch(
-                email=email, account_id=user.account_id, user_id=user.id, matched_by=MatchedBy.EMAIL
-            )
+            return AttendeeMatch(email, user.account_id, user.id, MatchedBy.EMAIL)
         if isinstance(verdict, UnmatchedReason):
-            return UnmatchedAddress(email=email, reason=verdict)
+            return UnmatchedAddress(email, verdict)
         assert isinstance(verdict, str)
-        return AttendeeMatch(email=email, account_id=verdict, user_id=None, matched_by=MatchedBy.DOMAIN)
+        return AttendeeMatch(email, verdict, None, MatchedBy.DOMAIN)
 
     def _compute_domain_verdict(self, domain: str) -> _DomainVerdict:
         if not domain:
             return UnmatchedReason.NO_MATCH
-        if is_internal_domain(domain, self.tenant.internal_domains):
+        levels = _domain_levels(
+            domain, self.tenant.internal_domains, self.tenant.settings.free_mail_domains_allowed
+        )
+        if levels is None:
             return _INTERNAL
-        if is_free_mail(domain, self.tenant.settings.free_mail_domains_allowed):
+        if not levels:
             return UnmatchedReason.FREE_MAIL
         accounts_by_domain = self.directory.accounts_by_domain
-        for level in candidate_domains(domain):
+        for level in levels:
             accounts = accounts_by_domain.get(level)
             if accounts:
+                if len(accounts) == 1:
+                    return accounts[0].id
                 account_ids = {a.id for a in accounts}
                 if len(account_ids) == 1:
                     return next(iter(account_ids))
                 return UnmatchedReason.AMBIGUOUS_DOMAIN
         return UnmatchedReason.NO_MATCH
+
+
+@functools.lru_cache(maxsize=65536)
+def _domain_levels(
+    domain: str, internal_domains: tuple[str, ...], free_mail_allowed: frozenset[str]
+) -> tuple[str, ...] | None:
+    """What the tenant's settings alone say about a domain (no directory involved): None when
+    it is internal, () when it is free mail (never matched by domain), else the levels a domain
+    match tries (`candidate_domains`). Cached for the process: ~1/3 of the matching work on a
+    fresh context."""
+    if is_internal_domain(domain, internal_domains):
+        return None
+    if is_free_mail(domain, free_mail_allowed):
+        return ()
+    return candidate_domains(domain)
 
 
 def match_copy(copy: MemberCopy, ctx: MatchingContext) -> MeetingMatch:
@@ -148,18 +172,25 @@ def match_copy(copy: MemberCopy, ctx: MatchingContext) -> MeetingMatch:
     for attendee in copy.attendees:
         if exclude_declined and attendee.response_status == DECLINED:
             continue
-        outcome = cache.get(attendee.email, _MISSING)
+        email = attendee.email
+        outcome = cache.get(email, _MISSING)
         if outcome is _MISSING:
-            outcome = ctx.classify(attendee.email)
+            outcome = cache[email] = ctx._classify(email)
         if outcome is None:
             continue
-        if isinstance(outcome, AttendeeMatch):
-            matches[outcome.email] = outcome
+        if type(outcome) is AttendeeMatch:
+            matches[email] = outcome
         else:
-            unmatched[outcome.email] = outcome
+            unmatched[email] = outcome  # type: ignore[assignment]
+    if len(matches) > 1:
+        ordered = tuple(sorted(matches.values(), key=_BY_ACCOUNT_THEN_EMAIL))
+    else:
+        ordered = tuple(matches.values())
     return MeetingMatch(
-        matches=tuple(sorted(matches.values(), key=lambda m: (m.account_id, m.email))),
-        unmatched=tuple(unmatched[e] for e in sorted(unmatched)),
+        matches=ordered,
+        unmatched=tuple(unmatched[e] for e in sorted(unmatched))
+        if len(unmatched) > 1
+        else tuple(unmatched.values()),
     )
 
 
