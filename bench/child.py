@@ -31,6 +31,14 @@ CLIENT_LIBRARIES = {
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak RSS: VmHWM (per address space, so it starts afresh at exec; the
+    `ru_maxrss` of getrusage survives exec and would report the forked parent's size)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
