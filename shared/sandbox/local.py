@@ -112,10 +112,10 @@ class LocalSandbox:
                 quiet_since = None
             seen = count
             time.sleep(0.25)
-        states = {m: members.get_member(tenant_id, m).calendar for m in member_ids}
+        final = {m: members.get_member(tenant_id, m).calendar for m in member_ids}
         detail = "; ".join(
             f"{m}: lastSyncAt={s.last_sync_at} lease={s.lease_owner} error={s.last_error}"
-            for m, s in states.items()
+            for m, s in final.items()
         )
         raise TimeoutError(
             f"members did not finish syncing within {timeout_s:.0f}s of {since} "
