@@ -69,6 +69,9 @@ class MatchingContext:
 
     def __post_init__(self) -> None:
         self._users_by_email = self.directory.users_by_email
+        # hashable forms of the settings `_domain_levels` is cached by
+        self._internal_key = tuple(self.tenant.internal_domains)
+        self._free_mail_allowed_key = frozenset(self.tenant.settings.free_mail_domains_allowed)
 
     def classify(self, email: str) -> Outcome:
         """The verdict on one normalised email (response status aside). Cached."""
@@ -125,9 +128,7 @@ class MatchingContext:
     def _compute_domain_verdict(self, domain: str) -> _DomainVerdict:
         if not domain:
             return UnmatchedReason.NO_MATCH
-        levels = _domain_levels(
-            domain, self.tenant.internal_domains, self.tenant.settings.free_mail_domains_allowed
-        )
+        levels = _domain_levels(domain, self._internal_key, self._free_mail_allowed_key)
         if levels is None:
             return _INTERNAL
         if not levels:
