@@ -8,6 +8,7 @@ defence: code must not log tokens in the first place.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -16,7 +17,21 @@ import structlog
 _SENSITIVE_KEY_PARTS = ("token", "secret", "password", "verifier", "code", "authorization")
 _SAFE_KEYS = frozenset({"status_code", "http_status", "error_code"})
 _REDACTED = "[redacted]"
-_configured = False
+_configured: tuple[str, str] | None = None  # (level, stream) of the current configuration
+
+
+class _StandardStream:
+    """Writes to whatever `sys.stdout`/`sys.stderr` is at the moment of each line, so that a
+    swapped stream (pytest's capture, a CLI redirect) never leaves logging on a closed file."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def write(self, text: str) -> int:
+        return int(getattr(sys, self._name).write(text))
+
+    def flush(self) -> None:
+        getattr(sys, self._name).flush()
 
 
 def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -32,11 +47,13 @@ def _severity(_: Any, method: str, event: MutableMapping[str, Any]) -> MutableMa
     return event
 
 
-def configure(level: str = "INFO", stream: Any = None) -> None:
-    """Set up JSON-line logging once per process (idempotent). Lines go to `stream`, or to
-    whatever `sys.stdout` is when each logger is made (the CLI passes stderr)."""
+def configure(level: str = "INFO", stream: str = "stdout") -> None:
+    """Set up JSON-line logging for the process: `level` and up, to the standard `stream`
+    ("stdout" for Cloud Functions, "stderr" for the CLI, whose stdout is its output)."""
     global _configured
-    if _configured and stream is None:
+    if stream not in ("stdout", "stderr"):
+        raise ValueError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
+    if _configured == (level, stream):
         return
     structlog.configure(
         processors=[
@@ -49,13 +66,14 @@ def configure(level: str = "INFO", stream: Any = None) -> None:
             structlog.processors.JSONRenderer(sort_keys=False),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(stream),
+        logger_factory=structlog.PrintLoggerFactory(_StandardStream(stream)),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
-    _configured = True
+    _configured = (level, stream)
 
 
 def get_logger(**context: Any) -> Any:
-    """A bound structlog logger; configures logging on first call."""
-    configure()
+    """A bound structlog logger; configures logging (INFO, stdout) if nothing did yet."""
+    if _configured is None:
+        configure()
     return structlog.get_logger().bind(**context)

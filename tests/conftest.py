@@ -19,6 +19,15 @@ from shared.sandbox import emulators
 _EMULATOR_PROPERTY = "calsync_emulators"
 
 
+@pytest.fixture(autouse=True)
+def _logs_to_stdout() -> None:
+    """Every test starts with the functions' logging (INFO, JSON lines on stdout): a CLI test
+    switches it to stderr for the process."""
+    from shared import logs
+
+    logs.configure()
+
+
 @pytest.fixture(scope="session")
 def emulator_hosts() -> Iterator[emulators.EmulatorHosts]:
     """Both emulators for this pytest worker; skipped (loudly, see the summary) when absent."""

@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI: exit 0 on success, else one line on stderr and a non-zero status."""
     from shared import logs
 
-    logs.configure(stream=sys.stderr)  # stdout is for the command's own output
+    logs.configure(stream="stderr")  # stdout is for the command's own output
     try:
         cli.main(args=argv, prog_name="calsync", standalone_mode=False)
     except click.exceptions.Exit as done:

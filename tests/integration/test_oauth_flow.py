@@ -213,17 +213,6 @@ def sandbox(
         bootstrap.reset()
 
 
-@pytest.fixture(autouse=True)
-def _logs_follow_captured_stdout() -> Iterator[None]:
-    """shared.logs binds the stdout of the moment it is first configured; pytest swaps stdout per
-    test, so configure afresh around each test (else a later test logs into a closed capture)."""
-    from shared import logs
-
-    logs._configured = False
-    yield
-    logs._configured = False
-
-
 def _query(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
@@ -731,7 +720,7 @@ def test_no_token_code_or_verifier_leaks_into_logs_pages_or_firestore(
     from shared import logs
 
     # Everything at DEBUG, even the libraries: what a careless log setup would print.
-    logs.configure(level="DEBUG", stream=sys.stdout)
+    logs.configure(level="DEBUG", stream="stdout")
 
     class EverythingHandler(logging.Handler):  # prints every attribute, structured extras too
         def emit(self, record: logging.LogRecord) -> None:
@@ -786,7 +775,7 @@ def test_no_token_code_or_verifier_leaks_into_logs_pages_or_firestore(
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
-        logs._configured = False  # the next logger binds to the then-current stdout again
+        logs.configure()  # back to INFO
 
     grants = sandbox.standin.oauth.refresh_grants()
     refresh_tokens = [g.token for g in grants]
