@@ -224,8 +224,16 @@ def sync_deps(*, continuations: bool = True) -> Any:
         vault=token_vault(),
         calendar=calendar_source(),
         clock=SystemClock(),
-        publisher=job_publisher() if continuations else None,
+        publisher=_PublisherOnFirstUse() if continuations else None,
     )
+
+
+class _PublisherOnFirstUse:
+    """The job publisher, built when first used: only a sync that spends its time budget
+    publishes, so most worker instances never pay for the Pub/Sub client (cold start)."""
+
+    def publish(self, jobs: Any) -> int:
+        return int(job_publisher().publish(jobs))
 
 
 # --- Re-matching after directory changes (shared.services.rematch) ------------------------------
