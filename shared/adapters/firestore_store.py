@@ -809,41 +809,7 @@ def meeting_from_document(meeting_key: str, data: Mapping[str, Any]) -> MeetingR
 
 def interaction_to_document(interaction: Interaction) -> dict[str, Any]:
     """The interaction document of SPEC §3 (camelCase; times as timestamps; no `id`)."""
-    return {
-        "type": interaction.type,
-        "accountId": interaction.account_id,
-        "meetingKey": interaction.meeting_key,
-        "title": interaction.title,
-        "date": interaction.date,
-        "startTime": interaction.start_time,
-        "endTime": interaction.end_time,
-        "timeZone": interaction.time_zone,
-        "durationMinutes": interaction.duration_minutes,
-        "participants": [
-            {
-                "email": p.email,
-                "name": p.name,
-                "responseStatus": p.response_status,
-                "internal": p.internal,
-                "organizer": p.organizer,
-            }
-            for p in interaction.participants
-        ],
-        "attendees": [
-            {
-                "email": a.email,
-                "name": a.name,
-                "userId": a.user_id,
-                "matchedBy": str(a.matched_by.value),
-                "minutesInMeeting": a.minutes_in_meeting,
-            }
-            for a in interaction.attendees
-        ],
-        "memberIds": list(interaction.member_ids),
-        "organizerEmail": interaction.organizer_email,
-        "createdAt": interaction.created_at,
-        "updatedAt": interaction.updated_at,
-    }
+    return interaction.contract_fields()
 
 
 def interaction_from_document(interaction_id: str, data: Mapping[str, Any]) -> Interaction:

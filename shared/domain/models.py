@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 INTERACTION_TYPE = "Google calendar"
 
@@ -264,6 +265,44 @@ class Interaction:
     created_at: datetime
     updated_at: datetime
     type: str = INTERACTION_TYPE
+
+    def contract_fields(self) -> dict[str, Any]:
+        """The SPEC §3 document (contract field names; times as `datetime`; without `id`)."""
+        return {
+            "type": self.type,
+            "accountId": self.account_id,
+            "meetingKey": self.meeting_key,
+            "title": self.title,
+            "date": self.date,
+            "startTime": self.start_time,
+            "endTime": self.end_time,
+            "timeZone": self.time_zone,
+            "durationMinutes": self.duration_minutes,
+            "participants": [
+                {
+                    "email": p.email,
+                    "name": p.name,
+                    "responseStatus": p.response_status,
+                    "internal": p.internal,
+                    "organizer": p.organizer,
+                }
+                for p in self.participants
+            ],
+            "attendees": [
+                {
+                    "email": a.email,
+                    "name": a.name,
+                    "userId": a.user_id,
+                    "matchedBy": a.matched_by.value,
+                    "minutesInMeeting": a.minutes_in_meeting,
+                }
+                for a in self.attendees
+            ],
+            "memberIds": list(self.member_ids),
+            "organizerEmail": self.organizer_email,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+        }
 
 
 # --- stored meetings and plans ----------------------------------------------------------------

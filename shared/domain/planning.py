@@ -22,7 +22,6 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from shared.domain.events import time_zone
 from shared.domain.ids import interaction_id
@@ -319,33 +318,11 @@ def local_date(instant: datetime, zone_name: str) -> str:
 
 def interaction_hash(interaction: Interaction) -> str:
     """A content hash of everything in the interaction except `createdAt`/`updatedAt`."""
-    return hashlib.sha256(
-        json.dumps(_hashable(interaction), sort_keys=True, separators=(",", ":")).encode()
-    ).hexdigest()[:32]
-
-
-def _hashable(interaction: Interaction) -> dict[str, Any]:
-    return {
-        "id": interaction.id,
-        "type": interaction.type,
-        "accountId": interaction.account_id,
-        "meetingKey": interaction.meeting_key,
-        "title": interaction.title,
-        "date": interaction.date,
-        "startTime": interaction.start_time.isoformat(),
-        "endTime": interaction.end_time.isoformat(),
-        "timeZone": interaction.time_zone,
-        "durationMinutes": interaction.duration_minutes,
-        "participants": [
-            [p.email, p.name, p.response_status, p.internal, p.organizer] for p in interaction.participants
-        ],
-        "attendees": [
-            [a.email, a.name, a.user_id, str(a.matched_by), a.minutes_in_meeting]
-            for a in interaction.attendees
-        ],
-        "memberIds": list(interaction.member_ids),
-        "organizerEmail": interaction.organizer_email,
-    }
+    fields = interaction.contract_fields()
+    del fields["createdAt"], fields["updatedAt"]
+    fields["id"] = interaction.id
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=datetime.isoformat)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _user_name(email: str, context: MatchingContext) -> str:
