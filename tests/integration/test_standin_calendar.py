@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 from google.auth.exceptions import RefreshError
-from google.oauth2.credentials import Credentials
-from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
 from shared.sandbox.emulators import free_port
 from shared.sandbox.google_standin import GoogleStandIn
+from tests.support.google_clients import calendar_service
 
 EMAIL = "anna@northwind-cs.com"
 
@@ -26,27 +25,9 @@ def standin() -> Iterator[GoogleStandIn]:
         yield running
 
 
-def service_for(standin: GoogleStandIn, refresh_token: str) -> Any:
-    credentials = Credentials(
-        token=None,
-        refresh_token=refresh_token,
-        token_uri=standin.token_uri,
-        client_id=standin.client_id,
-        client_secret=standin.client_secret,
-    )
-    return build(
-        "calendar",
-        "v3",
-        static_discovery=True,
-        cache_discovery=False,
-        client_options={"api_endpoint": standin.calendar_endpoint},
-        credentials=credentials,
-    )
-
-
 @pytest.fixture
 def service(standin: GoogleStandIn) -> Any:
-    return service_for(standin, standin.issue_refresh_token(EMAIL))
+    return calendar_service(standin, standin.issue_refresh_token(EMAIL))
 
 
 def event(event_id: str, day: int, hour: int = 10, **extra: Any) -> dict[str, Any]:
@@ -248,7 +229,7 @@ def test_expired_access_token_is_refreshed(standin: GoogleStandIn, service: Any)
 
 def test_revoked_consent_is_refresh_error(standin: GoogleStandIn) -> None:
     refresh_token = standin.issue_refresh_token(EMAIL)
-    service = service_for(standin, refresh_token)
+    service = calendar_service(standin, refresh_token)
     service.events().list(calendarId="primary").execute()
     standin.revoke_refresh_token(refresh_token)  # also revokes its access tokens
     with pytest.raises(RefreshError, match="invalid_grant"):
@@ -258,7 +239,7 @@ def test_revoked_consent_is_refresh_error(standin: GoogleStandIn) -> None:
 def test_calendar_belongs_to_the_token_owner(standin: GoogleStandIn) -> None:
     standin.calendar("anna@northwind-cs.com").load_events([event("annas", 2)])
     standin.calendar("bob@northwind-cs.com").load_events([event("bobs", 2)])
-    bob = service_for(standin, standin.issue_refresh_token("bob@northwind-cs.com"))
+    bob = calendar_service(standin, standin.issue_refresh_token("bob@northwind-cs.com"))
     listed = bob.events().list(calendarId="primary").execute()
     assert [i["id"] for i in listed["items"]] == ["bobs"]
     assert listed["summary"] == "bob@northwind-cs.com"
@@ -267,7 +248,7 @@ def test_calendar_belongs_to_the_token_owner(standin: GoogleStandIn) -> None:
 def test_without_calendar_scope_is_403(standin: GoogleStandIn) -> None:
     narrow = standin.issue_refresh_token(EMAIL, scopes=["openid", "email"])
     with pytest.raises(HttpError) as caught:
-        service_for(standin, narrow).events().list(calendarId="primary").execute()
+        calendar_service(standin, narrow).events().list(calendarId="primary").execute()
     assert caught.value.resp.status == 403
     assert error_reason(caught.value) == "insufficientPermissions"
 
@@ -285,7 +266,7 @@ def test_order_by_start_time_pages_in_start_order(standin: GoogleStandIn, servic
 def test_stop_drops_keep_alive_connections() -> None:
     standin_ = GoogleStandIn()
     with standin_:
-        svc = service_for(standin_, standin_.issue_refresh_token(EMAIL))
+        svc = calendar_service(standin_, standin_.issue_refresh_token(EMAIL))
         svc.events().list(calendarId="primary").execute()  # opens a keep-alive connection
     with pytest.raises(ConnectionError):  # refused/reset: the kept-alive socket is closed too
         svc.events().list(calendarId="primary").execute()
@@ -303,7 +284,7 @@ def test_reset_forgets_everything_but_keeps_serving(standin: GoogleStandIn, serv
     assert len(standin.requests) == 0
     with pytest.raises(RefreshError, match="invalid_grant"):  # its refresh token is forgotten
         service.events().list(calendarId="primary").execute()
-    fresh = service_for(standin, standin.issue_refresh_token(EMAIL))
+    fresh = calendar_service(standin, standin.issue_refresh_token(EMAIL))
     assert fresh.events().list(calendarId="primary").execute()["items"] == []
 
 
@@ -325,14 +306,14 @@ def test_restart_on_the_same_port_keeps_sync_tokens_valid() -> None:
         standin_.calendar(EMAIL).load_events([event("a", 2)])
         refresh_token = standin_.issue_refresh_token(EMAIL)
         token = (
-            service_for(standin_, refresh_token)
+            calendar_service(standin_, refresh_token)
             .events()
             .list(calendarId="primary")
             .execute()["nextSyncToken"]
         )
     with standin_:  # a restarted sandbox, same port, same state
         again = (
-            service_for(standin_, refresh_token)
+            calendar_service(standin_, refresh_token)
             .events()
             .list(calendarId="primary", syncToken=token)
             .execute()

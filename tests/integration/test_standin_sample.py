@@ -16,12 +16,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from google.oauth2.credentials import Credentials
-from googleapiclient.discovery import build
 
 from shared.domain.directory_file import parse_directory
 from shared.sandbox.google_standin import SAMPLE_ANCHOR, SAMPLE_DIR, GoogleStandIn
 from shared.sandbox.standin import sample
+from tests.support.google_clients import calendar_service
 
 CALENDARS = sorted((SAMPLE_DIR / "calendars").glob("*.json"))
 REPO = Path(__file__).resolve().parents[2]
@@ -33,24 +32,6 @@ def tenant() -> dict[str, Any]:
 
 def member_emails() -> dict[str, str]:
     return {m["id"]: m["email"] for m in tenant()["members"]}
-
-
-def calendar_service(standin: GoogleStandIn, email: str) -> Any:
-    credentials = Credentials(
-        token=None,
-        refresh_token=standin.issue_refresh_token(email),
-        token_uri=standin.token_uri,
-        client_id=standin.client_id,
-        client_secret=standin.client_secret,
-    )
-    return build(
-        "calendar",
-        "v3",
-        static_discovery=True,
-        cache_discovery=False,
-        client_options={"api_endpoint": standin.calendar_endpoint},
-        credentials=credentials,
-    )
 
 
 @pytest.fixture
@@ -143,7 +124,7 @@ def test_sample_calendars_are_served_shifted_around_now(standin: GoogleStandIn) 
     for member_id, email in member_emails().items():
         standin.load_calendar_file(email, SAMPLE_DIR / "calendars" / f"{member_id}.json", now=now)
 
-    service = calendar_service(standin, member_emails()["m-anna"])
+    service = calendar_service(standin, standin.issue_refresh_token(member_emails()["m-anna"]))
     items: list[dict[str, Any]] = []
     request = service.events().list(calendarId="primary", singleEvents=True, showDeleted=True, maxResults=7)
     while request is not None:
@@ -164,7 +145,7 @@ def test_sample_calendars_are_served_shifted_around_now(standin: GoogleStandIn) 
     assert all(abs(s - now) < timedelta(weeks=4) for s in starts)
     assert weeks == 15
     # A first sync's timeMin (now - 365 days) leaves out Chloé's meeting of last year (S31) only.
-    chloe = calendar_service(standin, member_emails()["m-chloe"])
+    chloe = calendar_service(standin, standin.issue_refresh_token(member_emails()["m-chloe"]))
     year_ago = (now - timedelta(days=365)).isoformat()
     recent = chloe.events().list(calendarId="primary", timeMin=year_ago, maxResults=2500).execute()
     everything = chloe.events().list(calendarId="primary", maxResults=2500).execute()
