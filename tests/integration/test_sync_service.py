@@ -370,3 +370,40 @@ def test_a_chunk_whose_plan_exceeds_firestore_commit_limits_is_split(
     assert len(commits) > 1
     assert max(commits) <= MAX_WRITES_PER_COMMIT
     assert sum(commits) == 600
+
+
+def test_a_410_in_the_middle_of_a_full_listing_restarts_it_and_ends_correct(
+    deps: SyncDeps, standin: GoogleStandIn
+) -> None:
+    calendar = calendar_of(standin, "m-anna")
+    paged = replace(deps, calendar=_small_pages(deps.calendar, 4))
+
+    class ExpiresAfterFirstPage:
+        """The page token handed out with page 1 is no longer valid when page 2 is asked for."""
+
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+            self.pages = 0
+
+        def list_page(self, refresh_token: str, **kwargs: Any) -> Any:
+            self.pages += 1
+            if self.pages == 2:
+                calendar.expire_sync_tokens()
+            return self.inner.list_page(refresh_token, **kwargs)
+
+    summary = sync_member(replace(paged, calendar=ExpiresAfterFirstPage(paged.calendar)), TENANT, "m-anna")
+
+    assert summary.outcome == "synced"
+    assert summary.resynced_after_expiry
+    anna = {k: v for k, v in sandbox.expected_interactions().items() if v.member_ids == ("m-anna",)}
+    stored = sandbox.stored_interactions()
+    assert {k: stored[k] for k in anna} == anna
+
+
+def test_slow_calendar_pages_still_complete(deps: SyncDeps, standin: GoogleStandIn) -> None:
+    standin.faults.inject("calendar", count=2, delay_s=1.0)  # slow answers, no error
+    summary = sync_member(replace(deps, calendar=_small_pages(deps.calendar, 8)), TENANT, "m-anna")
+    assert summary.outcome == "synced"
+    assert summary.duration_ms >= 2000
+    anna = {k for k, v in sandbox.expected_interactions().items() if v.member_ids == ("m-anna",)}
+    assert anna <= set(sandbox.stored_interactions())
