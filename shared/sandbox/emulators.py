@@ -98,17 +98,18 @@ class RunningProcess:
         return self.host
 
     def stop(self, grace_s: float = 5.0) -> None:
+        """End the process group and delete the log (errors quote its tail before this)."""
         _running.discard(self)
-        if self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
+        if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=grace_s)
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=grace_s)
+        self.log_path.unlink(missing_ok=True)
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -137,8 +138,9 @@ def start_process(
     delay = 0.05
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            tail = running.log_tail()
             running.stop()
-            raise RuntimeError(f"{name} exited with {process.returncode}:\n{running.log_tail()}")
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail}")
         try:
             with urllib.request.urlopen(ready_url, timeout=2) as response:  # noqa: S310 - loopback
                 if 200 <= response.status < 300:
@@ -147,8 +149,9 @@ def start_process(
             pass
         time.sleep(delay)
         delay = min(delay * 1.5, 0.5)
+    tail = running.log_tail()
     running.stop()
-    raise RuntimeError(f"{name} not ready after {READY_TIMEOUT_S:.0f}s:\n{running.log_tail()}")
+    raise RuntimeError(f"{name} not ready after {READY_TIMEOUT_S:.0f}s:\n{tail}")
 
 
 def start_firestore(port: int | None = None, max_heap: str = "256m") -> RunningProcess:

@@ -119,7 +119,8 @@ class LocalSandbox:
         )
         raise TimeoutError(
             f"members did not finish syncing within {timeout_s:.0f}s of {since} "
-            f"({len(self.worker_summaries())} worker runs; {detail}; host log {self.host.log_path})"
+            f"({len(self.worker_summaries())} worker runs; {detail})\nfunctions host log:\n"
+            f"{self.host.log_tail(30)}"
         )
 
 
