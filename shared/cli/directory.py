@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import IO, Any
 
 import click
 
 from shared.cli.app import cli
+from shared.cli.output import table, utc_text
 
 
 @cli.command("import")
@@ -67,12 +67,6 @@ _STATUS_COLUMNS = (
 )
 
 
-def _when(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def _member_status(member: Any) -> dict[str, Any]:
     calendar = member.calendar
     return {
@@ -81,23 +75,13 @@ def _member_status(member: Any) -> dict[str, Any]:
         "name": member.name,
         "status": str(calendar.status.value),
         "googleEmail": calendar.google_email,
-        "connectedAt": _when(calendar.connected_at),
-        "lastSyncAt": _when(calendar.last_sync_at),
-        "lastSuccessAt": _when(calendar.last_success_at),
-        "nextSyncAt": _when(calendar.next_sync_at),
+        "connectedAt": utc_text(calendar.connected_at),
+        "lastSyncAt": utc_text(calendar.last_sync_at),
+        "lastSuccessAt": utc_text(calendar.last_success_at),
+        "nextSyncAt": utc_text(calendar.next_sync_at),
         "consecutiveFailures": calendar.consecutive_failures,
         "lastError": calendar.last_error,
     }
-
-
-def _table(rows: list[dict[str, Any]]) -> str:
-    cells = [list(_STATUS_COLUMNS)] + [
-        ["-" if row[c] is None else str(row[c]).replace("\n", " ") for c in _STATUS_COLUMNS] for row in rows
-    ]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(_STATUS_COLUMNS))]
-    return "\n".join(
-        "  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() for line in cells
-    )
 
 
 @cli.command("status")
@@ -112,6 +96,6 @@ def status_command(tenant_id: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
     elif rows:
-        click.echo(_table(rows))
+        click.echo(table(_STATUS_COLUMNS, rows))
     else:
         click.echo(f"tenant {tenant_id} has no members")
