@@ -190,23 +190,19 @@ class Calendar:
 
     def cancel_event(self, event_id: str) -> None:
         """`status: cancelled` (what deleting an event or an instance does in Google Calendar)."""
-        with self._lock:
-            stored = self._existing(event_id)
-            payload = copy.deepcopy(stored.payload)
-            payload["status"] = "cancelled"
-            payload["updated"] = rfc3339(self._stamp())
-            payload.pop("etag", None)
-            self._put(payload)
+        self._cancel(event_id, deleted=False)
 
     def delete_event(self, event_id: str) -> None:
         """Gone for good: incremental listings report it cancelled once, full listings never."""
+        self._cancel(event_id, deleted=True)
+
+    def _cancel(self, event_id: str, *, deleted: bool) -> None:
         with self._lock:
-            stored = self._existing(event_id)
-            payload = copy.deepcopy(stored.payload)
+            payload = copy.deepcopy(self._existing(event_id).payload)
             payload["status"] = "cancelled"
             payload["updated"] = rfc3339(self._stamp())
             payload.pop("etag", None)
-            self._put(payload, deleted=True)
+            self._put(payload, deleted=deleted)
 
     def expire_sync_tokens(self) -> None:
         """Every sync token and page token issued so far answers 410 fullSyncRequired."""
