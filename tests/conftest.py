@@ -15,6 +15,8 @@ from collections.abc import Iterator
 import pytest
 
 from shared.sandbox import emulators
+from shared.sandbox.google_standin import GoogleStandIn
+from tests.support.sandbox import FixedClock
 
 _EMULATOR_PROPERTY = "calsync_emulators"
 
@@ -26,6 +28,19 @@ def _logs_to_stdout() -> None:
     from shared import logs
 
     logs.configure()
+
+
+@pytest.fixture
+def standin() -> Iterator[GoogleStandIn]:
+    """The Google stand-in (OAuth, Calendar, Secret Manager) on a free loopback port."""
+    with GoogleStandIn() as running:
+        yield running
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    """A clock at the sample's anchor instant, moved by hand."""
+    return FixedClock()
 
 
 @pytest.fixture(scope="session")

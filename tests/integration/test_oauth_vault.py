@@ -4,7 +4,6 @@ stand-in: secret naming, rotation, reading after a rolled-back store, error kind
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 
 import pytest
 from google.api_core.client_options import ClientOptions
@@ -16,12 +15,6 @@ from shared.errors import NotFound, PermanentError, TransientError
 from shared.sandbox.google_standin import GoogleStandIn
 
 PROJECT = "vault-project"
-
-
-@pytest.fixture
-def standin() -> Iterator[GoogleStandIn]:
-    with GoogleStandIn() as running:
-        yield running
 
 
 @pytest.fixture

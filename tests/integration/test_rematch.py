@@ -10,7 +10,6 @@ no derived `emailKey`/`domainKeys`), delivered to the service as the trigger wou
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -43,17 +42,6 @@ S19 = "5ovh5123kjf0a48i684ucc156b@google.com"  # Acme + Globex (partnerships@glo
 S22 = "5ehq5ag4m9eb1pb8tv0evud5cl@google.com"  # milton.waddams@initrode.com, user of Initrode
 S29 = "57diakgmi160pqjpmnp67qu6je@google.com"  # founder@unknown-startup.io, no account
 S32 = "u5ulvnb6qb44pbunc90cr9a1sb@google.com"  # Logo + jane.prospect@gmail.com + samir@initech.io
-
-
-@pytest.fixture
-def standin() -> Iterator[GoogleStandIn]:
-    with GoogleStandIn() as running:
-        yield running
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,12 +16,6 @@ from shared.sandbox.google_standin import GoogleStandIn
 from tests.support.google_clients import calendar_service
 
 EMAIL = "anna@northwind-cs.com"
-
-
-@pytest.fixture
-def standin() -> Iterator[GoogleStandIn]:
-    with GoogleStandIn() as running:
-        yield running
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ the browser's part."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import google.auth.transport.requests
@@ -21,12 +20,6 @@ from shared.sandbox.google_standin import GoogleStandIn
 CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar.events.readonly"
 SCOPES = ["openid", "email", CALENDAR_SCOPE]
 REDIRECT_URI = "http://127.0.0.1:8080/oauth_callback"
-
-
-@pytest.fixture
-def standin() -> Iterator[GoogleStandIn]:
-    with GoogleStandIn() as running:
-        yield running
 
 
 @pytest.fixture

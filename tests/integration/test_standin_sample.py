@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,12 +31,6 @@ def tenant() -> dict[str, Any]:
 
 def member_emails() -> dict[str, str]:
     return {m["id"]: m["email"] for m in tenant()["members"]}
-
-
-@pytest.fixture
-def standin() -> Iterator[GoogleStandIn]:
-    with GoogleStandIn() as running:
-        yield running
 
 
 def test_tenant_file_parses_and_sets_its_traps() -> None:

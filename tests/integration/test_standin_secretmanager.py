@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from google.api_core import exceptions
 from google.api_core.client_options import ClientOptions
@@ -14,12 +12,6 @@ from shared.sandbox.google_standin import GoogleStandIn
 from shared.sandbox.standin.secretmanager import crc32c
 
 PROJECT = "calsync-test"
-
-
-@pytest.fixture
-def standin() -> Iterator[GoogleStandIn]:
-    with GoogleStandIn() as running:
-        yield running
 
 
 @pytest.fixture

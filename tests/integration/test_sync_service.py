@@ -4,7 +4,6 @@ and the production Calendar client talking to the Google stand-in."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -20,17 +19,6 @@ from tests.support import sandbox
 from tests.support.sandbox import TENANT, FixedClock
 
 pytestmark = pytest.mark.usefixtures("firestore_project")
-
-
-@pytest.fixture
-def standin() -> Iterator[GoogleStandIn]:
-    with GoogleStandIn() as running:
-        yield running
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock()
 
 
 class RecordingPublisher:
