@@ -25,7 +25,6 @@ from bench.counting import FirestoreOps
 from bench.sandbox import SIGNING_KEY, SYNC_TOPIC, BenchSandbox, python
 from bench.synthetic import TENANT, CalendarGenerator, DirectoryShape
 from shared import bootstrap
-from shared.domain.models import ConnectionStatus
 from shared.services.sync import SyncSettings, SyncSummary, sync_member
 
 Log = Callable[[str], None]
@@ -161,21 +160,10 @@ class SyncTenant:
         return self.generators[member_id]
 
     def connect(self, member_id: str) -> str:
-        """Token in Secret Manager (stand-in), member connected and due: as oauth_callback does."""
-        email = synthetic.member_email(member_id)
-        token = self.sandbox.standin.issue_refresh_token(email)
-        bootstrap.token_vault().store(TENANT, member_id, token)
-        now = datetime.now(UTC)
-        bootstrap.member_store().update_calendar(
-            TENANT,
-            member_id,
-            {
-                "status": ConnectionStatus.CONNECTED,
-                "google_email": email,
-                "connected_at": now,
-                "next_sync_at": now,
-            },
-        )
+        """Token in Secret Manager (stand-in), member connected and due: `calsync set-token`'s
+        service, which stores it as oauth_callback does."""
+        token = self.sandbox.standin.issue_refresh_token(synthetic.member_email(member_id))
+        bootstrap.connect_service(full_oauth=False).set_token(TENANT, member_id, token)
         return token
 
     def sync(self, member_id: str, deps: Any = None) -> SyncSummary:

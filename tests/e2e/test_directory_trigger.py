@@ -37,7 +37,7 @@ def host(firestore_project: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ru
         sandbox.load_sample_calendars(standin)
         clock = FixedClock()
         for member in sandbox.sample_members():
-            sandbox.connect(standin, member["id"], member["email"], clock.now())
+            sandbox.connect(standin, member["id"], member["email"])
         deps = replace(bootstrap.sync_deps(), clock=clock, publisher=None)
         for member in sandbox.sample_members():
             assert sync_member(deps, TENANT, member["id"]).outcome == "synced"

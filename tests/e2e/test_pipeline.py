@@ -101,7 +101,7 @@ def _reference_projection(story: Story) -> dict[tuple[str, str], tuple[Any, ...]
     try:
         support.import_sample_directory()
         for member in story.members:
-            support.connect(story.sandbox.standin, member["id"], member["email"], datetime.now(UTC))
+            support.connect(story.sandbox.standin, member["id"], member["email"])
         deps = bootstrap.sync_deps(continuations=False)
         for member_id in story.ids:
             assert sync_member(deps, TENANT, member_id).outcome == "synced"

@@ -25,7 +25,7 @@ def standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[GoogleStandIn]:
             running.load_calendar_file(
                 member["email"], sandbox.SAMPLE_DIR / "calendars" / f"{member['id']}.json", now=now
             )
-            sandbox.connect(running, member["id"], member["email"], now)
+            sandbox.connect(running, member["id"], member["email"])
         yield running
 
 

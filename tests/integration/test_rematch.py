@@ -50,7 +50,7 @@ def sync_deps(standin: GoogleStandIn, clock: FixedClock, monkeypatch: pytest.Mon
     sandbox.import_sample_directory()
     sandbox.load_sample_calendars(standin)
     for member in sandbox.sample_members():
-        sandbox.connect(standin, member["id"], member["email"], clock.now())
+        sandbox.connect(standin, member["id"], member["email"])
     deps = replace(bootstrap.sync_deps(), clock=clock, publisher=None)
     for member in sandbox.sample_members():
         assert sync_member(deps, TENANT, member["id"]).outcome == "synced"

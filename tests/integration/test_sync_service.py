@@ -44,7 +44,7 @@ def deps(
     sandbox.import_sample_directory()
     sandbox.load_sample_calendars(standin)
     for member in sandbox.sample_members():
-        sandbox.connect(standin, member["id"], member["email"], clock.now())
+        sandbox.connect(standin, member["id"], member["email"])
     base = bootstrap.sync_deps()
     return replace(base, clock=clock, publisher=publisher)
 

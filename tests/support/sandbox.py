@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from shared import bootstrap
-from shared.domain.models import ConnectionStatus
 from shared.sandbox.google_standin import GoogleStandIn
 
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "shared" / "sandbox" / "sample"
@@ -76,20 +75,12 @@ def load_sample_calendars(standin: GoogleStandIn) -> None:
         standin.load_calendar_file(member["email"], SAMPLE_DIR / "calendars" / f"{member['id']}.json")
 
 
-def connect(standin: GoogleStandIn, member_id: str, email: str, now: datetime, tenant: str = TENANT) -> str:
-    """Connect a member as the OAuth callback would (token in Secret Manager, member connected)."""
+def connect(standin: GoogleStandIn, member_id: str, email: str, tenant: str = TENANT) -> str:
+    """Connect a member through `calsync set-token`'s service: the token the stand-in issues for
+    `email` goes to Secret Manager exactly as the OAuth callback stores it, and the member is
+    connected (its Google email is filled in by the first sync)."""
     token = standin.issue_refresh_token(email)
-    bootstrap.token_vault().store(tenant, member_id, token)
-    bootstrap.member_store().update_calendar(
-        tenant,
-        member_id,
-        {
-            "status": ConnectionStatus.CONNECTED,
-            "google_email": email,
-            "connected_at": now,
-            "next_sync_at": now,
-        },
-    )
+    bootstrap.connect_service(full_oauth=False).set_token(tenant, member_id, token)
     return token
 
 
