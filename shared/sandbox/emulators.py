@@ -215,13 +215,6 @@ def wipe_firestore(host: str, project: str) -> None:
         pass
 
 
-def reset_pubsub(host: str) -> None:
-    """Delete every topic and subscription in the Pub/Sub emulator."""
-    request = urllib.request.Request(f"http://{host}/reset", method="POST")
-    with urllib.request.urlopen(request, timeout=30):  # noqa: S310
-        pass
-
-
 @atexit.register
 def _stop_all() -> None:
     for running in list(_running):

@@ -18,10 +18,9 @@ import json
 import os
 import secrets
 import time
-import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +55,7 @@ class LocalSandbox:
         from shared.domain.links import LinkPurpose
 
         link = bootstrap.connect_service(full_oauth=False).signed_link(
-            LinkPurpose.CONNECT, tenant_id, member_id, self.env["CALSYNC_CONNECT_URL"], _minutes(15)
+            LinkPurpose.CONNECT, tenant_id, member_id, self.env["CALSYNC_CONNECT_URL"], timedelta(minutes=15)
         )
         response = self._http.get(link, allow_redirects=False, timeout=30)
         for _ in range(5):
@@ -122,12 +121,6 @@ class LocalSandbox:
             f"({len(self.worker_summaries())} worker runs; {detail})\nfunctions host log:\n"
             f"{self.host.log_tail(30)}"
         )
-
-
-def _minutes(n: int) -> Any:
-    from datetime import timedelta
-
-    return timedelta(minutes=n)
 
 
 def _create_push_subscription(project: str, topic: str, endpoint: str) -> None:
@@ -220,10 +213,6 @@ def local_sandbox(
 def _restore_env(saved: dict[str, str]) -> None:
     os.environ.clear()
     os.environ.update(saved)
-
-
-def query_of(url: str) -> dict[str, str]:
-    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
 
 
 def sample_dir() -> Path:
