@@ -75,14 +75,14 @@ def reset() -> None:
         factory.cache_clear()
 
 
-# --- Firestore stores (shared.adapters.firestore_store) ---------------------------------------
+# --- Firestore stores (shared.adapters.firestore) ---------------------------------------
 
 
 @register
 @functools.cache
 def directory_store() -> Any:
     """`DirectoryStore` (+ the directory reads and writes of `calsync import`)."""
-    from shared.adapters.firestore_store import FirestoreDirectoryStore
+    from shared.adapters.firestore import FirestoreDirectoryStore
 
     return FirestoreDirectoryStore(firestore_client())
 
@@ -91,7 +91,7 @@ def directory_store() -> Any:
 @functools.cache
 def member_store() -> Any:
     """`MemberStore` (+ `list_members` for `calsync status`)."""
-    from shared.adapters.firestore_store import FirestoreMemberStore
+    from shared.adapters.firestore import FirestoreMemberStore
 
     return FirestoreMemberStore(firestore_client())
 
@@ -100,7 +100,7 @@ def member_store() -> Any:
 @functools.cache
 def meeting_store() -> Any:
     """`MeetingStore` (+ `list_interactions` for `calsync interactions`)."""
-    from shared.adapters.firestore_store import FirestoreMeetingStore
+    from shared.adapters.firestore import FirestoreMeetingStore
 
     return FirestoreMeetingStore(firestore_client())
 

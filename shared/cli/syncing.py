@@ -92,7 +92,7 @@ def interactions_command(tenant_id: str, account_id: str | None, as_json: bool) 
     """List interactions, oldest first (`--json`: the SPEC §3 documents plus `id`, times as RFC
     3339 UTC strings)."""
     from shared import bootstrap
-    from shared.adapters.firestore_store import interaction_to_json
+    from shared.adapters.firestore.codecs import interaction_to_json
 
     bootstrap.directory_store().get_tenant(tenant_id)
     found = bootstrap.meeting_store().list_interactions(tenant_id, account_id)

@@ -7,7 +7,7 @@ users and accounts without them, so `directory_changed` fills them in from these
 A change to a user or an account document can only change the matching of attendees whose email
 is the user's (old or new) address, or whose domain levels include one of the account's (old or
 new) domains: `affected_keys` names them, and the stored meetings containing them are the ones to
-re-match (the meetings index every attendee email and domain level).
+re-match: `meeting_index_keys` says which keys a stored meeting is indexed by.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any, Final, Literal
 
 from shared.domain import emails as email_rules
+from shared.domain.models import MeetingRecord
 
 Collection = Literal["users", "accounts"]
 USERS: Final = "users"
@@ -116,3 +117,17 @@ def is_matching_unchanged(collection: Collection, old: Mapping[str, Any], new: M
     (`email`, `name`, `accountId` / `domains`) and the same derived keys."""
     names = (*_SOURCE_FIELDS[collection], _DERIVED_FIELD[collection])
     return all(old.get(name) == new.get(name) for name in names)
+
+
+def meeting_index_keys(record: MeetingRecord) -> tuple[list[str], list[str]]:
+    """The keys a stored meeting is indexed by (its `emails` and `domains` fields), sorted: every
+    attendee email of every copy, and every domain level of their domains (what
+    `affected_keys` of a user or an account can name). Internal, free-mail and declined
+    addresses are included: the index does not depend on tenant settings, so a change of
+    `internalDomains` or `freeMailDomainsAllowed` never leaves a meeting unfindable."""
+    addresses = sorted({a.email for c in record.copies.values() for a in c.attendees if a.email})
+    levels: set[str] = set()
+    for domain in {email_rules.email_domain(e) for e in addresses}:
+        if domain:
+            levels.update(email_rules.candidate_domains(domain))
+    return addresses, sorted(levels)

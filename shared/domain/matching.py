@@ -25,7 +25,6 @@ from shared.domain.models import (
     DirectorySnapshot,
     MatchedBy,
     MeetingMatch,
-    MeetingRecord,
     MemberCopy,
     Tenant,
     UnmatchedAddress,
@@ -202,16 +201,6 @@ def lookup_keys(
     every considered attendee's email (internal ones and, when excluded, declined ones left out),
     and the domain levels of their domains (free-mail domains left out unless allowed)."""
     return _keys(copies, tenant, member_emails, skip_declined=tenant.settings.exclude_declined)
-
-
-def address_index(
-    record: MeetingRecord, tenant: Tenant, member_emails: frozenset[str]
-) -> tuple[frozenset[str], frozenset[str]]:
-    """The emails and domain levels a stored meeting contains, for the re-matching index: a
-    directory change touching one of them may change the meeting's interactions. Every
-    non-internal attendee's email (free-mail ones too: a new user may match them directly; declined
-    ones too), and the domain levels that could match by domain."""
-    return _keys(record.copies.values(), tenant, member_emails, skip_declined=False)
 
 
 def _keys(

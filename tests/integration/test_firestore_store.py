@@ -8,12 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from google.cloud import firestore
 
-from shared.adapters.firestore_store import (
-    FirestoreDirectoryStore,
-    FirestoreMeetingStore,
-    FirestoreMemberStore,
-    interaction_to_json,
-)
+from shared.adapters.firestore import FirestoreDirectoryStore, FirestoreMeetingStore, FirestoreMemberStore
+from shared.adapters.firestore.codecs import interaction_to_json
 from shared.domain.ids import interaction_id, meeting_id
 from shared.domain.models import (
     Account,

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from shared.domain import directory_keys as dk
-from shared.domain.models import MeetingRecord, MeetingWrite, Plan, StoredMeeting
+from shared.domain.models import EventAttendee, MeetingRecord, MeetingWrite, MemberCopy, Plan, StoredMeeting
 from shared.services.rematch import interaction_changes
 
 
@@ -88,3 +90,39 @@ def test_a_deleted_meeting_removes_its_interactions() -> None:
     stored = {"m1": _stored("m1", ["a"])}
     gone = Plan(meeting_writes=(MeetingWrite("m1", None, object()),))
     assert [c.kind for c in interaction_changes(stored, gone)] == ["removed"]
+
+
+def _copy(member_id: str, *people: tuple[str, str]) -> MemberCopy:
+    start = datetime(2026, 11, 24, 17, tzinfo=UTC)
+    return MemberCopy(
+        member_id=member_id,
+        event_id="e1",
+        meeting_key="k1",
+        updated=start,
+        title="t",
+        start=start,
+        end=start + timedelta(hours=1),
+        time_zone="UTC",
+        organizer_email="ana@cs.example",
+        attendees=tuple(EventAttendee(email, "", status) for email, status in people),
+    )
+
+
+def test_a_meeting_is_indexed_by_every_attendee_email_and_domain_level_of_every_copy() -> None:
+    record = MeetingRecord(
+        meeting_key="k1",
+        copies={
+            "m1": _copy(
+                "m1",
+                ("ana@cs.example", "accepted"),
+                ("x@gmail.com", "accepted"),
+                ("bob@globex.com", "declined"),
+            ),
+            "m2": _copy("m2", ("fay@eu.logo.co.uk", "accepted"), ("", "accepted")),
+        },
+    )
+    emails, domains = dk.meeting_index_keys(record)
+    # internal, free-mail and declined addresses too: the index does not depend on tenant settings
+    assert emails == ["ana@cs.example", "bob@globex.com", "fay@eu.logo.co.uk", "x@gmail.com"]
+    assert domains == ["cs.example", "eu.logo.co.uk", "globex.com", "gmail.com", "logo.co.uk"]
+    assert dk.meeting_index_keys(MeetingRecord(meeting_key="k2", copies={})) == ([], [])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from shared.domain.matching import MatchingContext, address_index, lookup_keys, match_copy
+from shared.domain.matching import MatchingContext, lookup_keys, match_copy
 from shared.domain.models import (
     Account,
     AttendeeMatch,
@@ -13,7 +13,6 @@ from shared.domain.models import (
     EventAttendee,
     MatchedBy,
     MeetingMatch,
-    MeetingRecord,
     MemberCopy,
     Tenant,
     TenantSettings,
@@ -312,16 +311,3 @@ def test_lookup_keys_cover_everything_match_copy_reads() -> None:
         ),
     )
     assert match_copy(copy, partial) == match_copy(copy, full)
-
-
-def test_address_index_includes_free_mail_and_declined_addresses_but_not_internal_ones() -> None:
-    record = MeetingRecord(
-        meeting_key="k1",
-        copies={
-            "m1": copy_with("ana@cs.example", "x@gmail.com", EventAttendee("bob@globex.com", "", "declined")),
-            "m2": copy_with("fay@eu.logo.co.uk", member_id="m2"),
-        },
-    )
-    emails, domains = address_index(record, TENANT, MEMBERS)
-    assert emails == {"x@gmail.com", "bob@globex.com", "fay@eu.logo.co.uk"}
-    assert domains == {"globex.com", "eu.logo.co.uk", "logo.co.uk"}

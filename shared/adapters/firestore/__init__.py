@@ -1,0 +1,22 @@
+"""Firestore adapters: the only code that talks to Firestore (layout in the README, "Data in
+Firestore").
+
+| module | what it holds |
+|---|---|
+| `members.py` | `FirestoreMemberStore`: members' `calendar` state, the sync lease, due members |
+| `directory.py` | `FirestoreDirectoryStore`: tenant, accounts, users, member addresses; imports |
+| `meetings.py` | `FirestoreMeetingStore`: meetings and interactions, atomic plans, index queries |
+| `codecs.py` | documents <-> domain objects, one `<noun>_from_document` / `_to_document` pair each |
+| `fast_path.py` | every use of SDK internals: raw query results and raw protobuf commits |
+| `base.py` | collection names, query limits, error translation |
+
+SDK errors are translated in the stores: precondition failures of a plan -> `WriteConflict`;
+unavailability, deadlines, internal errors, aborted transactions, quota -> `TransientError`;
+a missing tenant or member -> `NotFound`.
+"""
+
+from shared.adapters.firestore.directory import FirestoreDirectoryStore
+from shared.adapters.firestore.meetings import FirestoreMeetingStore
+from shared.adapters.firestore.members import FirestoreMemberStore
+
+__all__ = ["FirestoreDirectoryStore", "FirestoreMeetingStore", "FirestoreMemberStore"]

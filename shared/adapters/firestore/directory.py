@@ -1,0 +1,223 @@
+"""`FirestoreDirectoryStore`: the tenant document, accounts, users and members' addresses, as
+matching reads them, and the directory writes of `calsync import`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from shared.adapters.firestore.base import (
+    ACCOUNTS,
+    GET_ALL_CHUNK,
+    IN_QUERY_LIMIT,
+    MEMBERS,
+    TENANTS,
+    USERS,
+    WRITE_BATCH_LIMIT,
+    chunks,
+    stream_all,
+    translated,
+    unique,
+)
+from shared.adapters.firestore.codecs import account_from_document, tenant_from_document, user_from_document
+from shared.domain import directory_keys
+from shared.domain import emails as email_rules
+from shared.domain.directory_file import DirectoryFile
+from shared.domain.models import Account, ConnectionStatus, DirectorySnapshot, Tenant, User
+from shared.errors import NotFound, TransientError
+
+
+class FirestoreDirectoryStore:
+    """Implements `DirectoryStore` (shared.services.ports), plus the reads and writes of
+    `calsync import`."""
+
+    def __init__(self, client: firestore.Client) -> None:
+        self._db = client
+
+    def _tenant(self, tenant_id: str) -> Any:
+        return self._db.collection(TENANTS).document(tenant_id)
+
+    def get_tenant(self, tenant_id: str) -> Tenant:
+        """Settings parsed with the defaults of SPEC §1 (a malformed value counts as absent).
+        Raises NotFound for an unknown tenant, TransientError."""
+        with translated("reading a tenant"):
+            snapshot = self._tenant(tenant_id).get()
+        if not snapshot.exists:
+            raise NotFound(f"unknown tenant {tenant_id!r}")
+        return tenant_from_document(tenant_id, snapshot.to_dict() or {})
+
+    def member_emails(self, tenant_id: str) -> frozenset[str]:
+        """Every member's normalised address. Raises TransientError."""
+        members = self._tenant(tenant_id).collection(MEMBERS).select(["email"])
+        with translated("reading member addresses"):
+            found = (s.to_dict().get("email") for s in members.stream())
+            return frozenset(email_rules.normalize_email(e) for e in found if isinstance(e, str) and e)
+
+    def lookup(self, tenant_id: str, emails: Iterable[str], domains: Iterable[str]) -> DirectorySnapshot:
+        """Users whose `emailKey` is one of `emails` (`in`, 30 per query) and accounts whose
+        `domainKeys` hold one of `domains` (`array-contains-any`, 30 per query). Every key looked
+        up is in the snapshot, with an empty tuple when nothing matched. Raises TransientError."""
+        email_keys = unique(emails)
+        domain_keys = unique(domains)
+        tenant = self._tenant(tenant_id)
+        users: dict[str, list[User]] = {e: [] for e in email_keys}
+        accounts: dict[str, list[Account]] = {d: [] for d in domain_keys}
+        user_queries = [
+            tenant.collection(USERS).where(filter=FieldFilter("emailKey", "in", list(chunk)))
+            for chunk in chunks(email_keys, IN_QUERY_LIMIT)
+        ]
+        account_queries = [
+            tenant.collection(ACCOUNTS).where(
+                filter=FieldFilter("domainKeys", "array_contains_any", list(chunk))
+            )
+            for chunk in chunks(domain_keys, IN_QUERY_LIMIT)
+        ]
+        with translated("looking up the directory"):
+            results = stream_all([*user_queries, *account_queries])
+        for snapshots in results[: len(user_queries)]:
+            for snapshot in snapshots:
+                user = user_from_document(snapshot.id, snapshot.to_dict() or {})
+                if user.email in users:
+                    users[user.email].append(user)
+        wanted = set(domain_keys)
+        for snapshots in results[len(user_queries) :]:
+            for snapshot in snapshots:
+                account = account_from_document(snapshot.id, snapshot.to_dict() or {})
+                for domain in account.domains:
+                    if domain in wanted and all(a.id != account.id for a in accounts[domain]):
+                        accounts[domain].append(account)
+        return DirectorySnapshot(
+            users_by_email={e: tuple(sorted(u, key=lambda x: x.id)) for e, u in users.items()},
+            accounts_by_domain={d: tuple(sorted(a, key=lambda x: x.id)) for d, a in accounts.items()},
+        )
+
+    def refresh_derived_keys(
+        self, tenant_id: str, collection: directory_keys.Collection, document_id: str
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        """Bring a user's `emailKey` or an account's `domainKeys` in line with its `email` /
+        `domains` as the document is NOW (the CS platform may write documents without them),
+        writing only when they differ, with a precondition on the update time read (re-read
+        when someone wrote in between). Returns the (emails, domains) the document is found by
+        afterwards (empty when it does not exist). Raises TransientError."""
+        ref = self._tenant(tenant_id).collection(collection).document(document_id)
+        for _ in range(5):
+            with translated("reading a directory document"):
+                snapshot = ref.get()
+            if not snapshot.exists:
+                return frozenset(), frozenset()
+            data = snapshot.to_dict() or {}
+            updates = directory_keys.needs_derived_update(collection, data)
+            if updates:
+                option = self._db.write_option(last_update_time=snapshot.update_time)
+                try:
+                    with translated("fixing a directory document's keys"):
+                        ref.update(
+                            {k: firestore.DELETE_FIELD if v is None else v for k, v in updates.items()},
+                            option=option,
+                        )
+                except (gexc.FailedPrecondition, gexc.NotFound):
+                    continue  # written or deleted meanwhile: look again
+                data = {**data, **updates}
+            return directory_keys.document_keys(collection, data)
+        raise TransientError(f"{collection}/{document_id} of tenant {tenant_id!r} kept changing")
+
+    def directory_documents(
+        self, tenant_id: str, collection: directory_keys.Collection, document_ids: Iterable[str]
+    ) -> dict[str, dict[str, Any]]:
+        """The stored fields of these users or accounts (batched gets); missing ones are left
+        out. Raises TransientError."""
+        parent = self._tenant(tenant_id).collection(collection)
+        refs = [parent.document(i) for i in unique(document_ids)]
+        found: dict[str, dict[str, Any]] = {}
+        with translated("reading directory documents"):
+            for chunk in chunks(refs, GET_ALL_CHUNK):
+                for snapshot in self._db.get_all(list(chunk)):
+                    if snapshot.exists:
+                        found[snapshot.id] = snapshot.to_dict() or {}
+        return found
+
+    def existing_account_ids(self, tenant_id: str, account_ids: Iterable[str]) -> frozenset[str]:
+        """Which of these account ids exist in the tenant (batched gets). Raises TransientError."""
+        accounts = self._tenant(tenant_id).collection(ACCOUNTS)
+        refs = [accounts.document(a) for a in unique(account_ids)]
+        found: set[str] = set()
+        with translated("reading accounts"):
+            for chunk in chunks(refs, GET_ALL_CHUNK):
+                found.update(s.id for s in self._db.get_all(list(chunk), field_paths=["name"]) if s.exists)
+        return frozenset(found)
+
+    def write_directory(self, directory: DirectoryFile) -> dict[str, int]:
+        """Upsert a validated directory: the tenant document (name, internalDomains, settings
+        replaced as a whole), accounts (+ `domainKeys`), users (+ `emailKey`) and members
+        (email and name only: an existing member's `calendar` is never touched; a new member
+        gets `calendar.status = not_connected`). Documents not in the file are left alone, and
+        fields of ours only are merged, so fields others added to these documents stay.
+        Written in batches of at most 500 (validated beforehand, so all rows are good).
+        Returns counts. Raises TransientError."""
+        tenant_ref = self._tenant(directory.tenant.id)
+        members = tenant_ref.collection(MEMBERS)
+        member_refs = [members.document(m.id) for m in directory.members]
+        existing: set[str] = set()
+        with translated("reading members"):
+            for chunk in chunks(member_refs, GET_ALL_CHUNK):
+                existing.update(
+                    s.id for s in self._db.get_all(list(chunk), field_paths=["email"]) if s.exists
+                )
+
+        writes: list[tuple[Any, dict[str, Any]]] = [
+            (
+                tenant_ref,
+                {
+                    "name": directory.tenant.name,
+                    "internalDomains": list(directory.tenant.internal_domains),
+                    "settings": dict(directory.settings_document),
+                },
+            )
+        ]
+        for account in directory.accounts:
+            writes.append(
+                (
+                    tenant_ref.collection(ACCOUNTS).document(account.id),
+                    {
+                        "name": account.name,
+                        "domains": list(account.raw_domains),
+                        "domainKeys": list(account.domains),
+                    },
+                )
+            )
+        for user in directory.users:
+            writes.append(
+                (
+                    tenant_ref.collection(USERS).document(user.id),
+                    {
+                        "email": user.email,
+                        "name": user.name,
+                        "accountId": user.account_id,
+                        "emailKey": user.email,
+                    },
+                )
+            )
+        new_members = 0
+        for member in directory.members:
+            data: dict[str, Any] = {"email": member.email, "name": member.name}
+            if member.id not in existing:
+                data["calendar"] = {"status": ConnectionStatus.NOT_CONNECTED.value, "consecutiveFailures": 0}
+                new_members += 1
+            writes.append((members.document(member.id), data))
+
+        with translated("writing the directory"):
+            for chunk in chunks(writes, WRITE_BATCH_LIMIT):
+                batch = self._db.batch()
+                for ref, data in chunk:
+                    batch.set(ref, data, merge=list(data))
+                batch.commit()
+        return {
+            "accounts": len(directory.accounts),
+            "users": len(directory.users),
+            "members": len(directory.members),
+            "newMembers": new_members,
+        }

@@ -1,0 +1,179 @@
+"""`FirestoreMemberStore`: members and their `calendar` state (connection, cursor, lease), and
+the cross-tenant query of due members for the fan-out."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.api_core.datetime_helpers import DatetimeWithNanoseconds
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from shared.adapters.firestore import fast_path
+from shared.adapters.firestore.base import MEMBERS, TENANTS, relative_path, translated
+from shared.adapters.firestore.codecs import calendar_updates, member_from_document
+from shared.domain.models import ConnectionStatus, Member
+from shared.errors import NotFound, TransientError
+
+
+class FirestoreMemberStore:
+    """Implements `MemberStore` (shared.services.ports), plus `list_members` for the CLI."""
+
+    def __init__(self, client: firestore.Client) -> None:
+        self._db = client
+
+    def _ref(self, tenant_id: str, member_id: str) -> Any:
+        return self._db.collection(TENANTS).document(tenant_id).collection(MEMBERS).document(member_id)
+
+    def get_member(self, tenant_id: str, member_id: str) -> Member:
+        """Raises NotFound for an unknown tenant or member; TransientError."""
+        with translated("reading a member"):
+            snapshot = self._ref(tenant_id, member_id).get()
+        if not snapshot.exists:
+            raise NotFound(f"unknown member {member_id!r} of tenant {tenant_id!r}")
+        return member_from_document(snapshot.id, snapshot.to_dict() or {})
+
+    def list_members(self, tenant_id: str) -> list[Member]:
+        """Every member of the tenant, ordered by id. Raises TransientError."""
+        members = self._db.collection(TENANTS).document(tenant_id).collection(MEMBERS)
+        with translated("listing members"):
+            return [member_from_document(s.id, s.to_dict() or {}) for s in members.stream()]
+
+    def acquire_lease(
+        self, tenant_id: str, member_id: str, owner: str, now: datetime, ttl_s: float
+    ) -> Member | None:
+        """Take the member's sync lease in a transaction, if free, expired or already `owner`'s.
+        Returns the member as read inside the transaction (with the new lease), or None when
+        another live owner holds it. Raises NotFound, TransientError (contention included)."""
+        ref = self._ref(tenant_id, member_id)
+        expires = now + timedelta(seconds=ttl_s)
+
+        @firestore.transactional
+        def take(transaction: Any) -> Member | None:
+            snapshot = ref.get(transaction=transaction)
+            if not snapshot.exists:
+                raise NotFound(f"unknown member {member_id!r} of tenant {tenant_id!r}")
+            member = member_from_document(snapshot.id, snapshot.to_dict() or {})
+            state = member.calendar
+            held_by_other = (
+                state.lease_owner is not None
+                and state.lease_owner != owner
+                and state.lease_expires_at is not None
+                and state.lease_expires_at > now
+            )
+            if held_by_other:
+                return None
+            transaction.update(ref, {"calendar.leaseOwner": owner, "calendar.leaseExpiresAt": expires})
+            calendar = dataclasses.replace(state, lease_owner=owner, lease_expires_at=expires)
+            return dataclasses.replace(member, calendar=calendar)
+
+        try:
+            with translated("taking a sync lease"):
+                result: Member | None = take(self._db.transaction())
+        except ValueError as error:  # the SDK's "failed to commit after N attempts"
+            raise TransientError(f"lease contention on member {member_id!r}") from error
+        return result
+
+    def update_calendar(
+        self,
+        tenant_id: str,
+        member_id: str,
+        changes: Mapping[str, Any],
+        *,
+        lease_owner: str | None = None,
+    ) -> None:
+        """Set fields of `members/{id}.calendar` (CalendarState field names, snake_case).
+        With `lease_owner`, only while that owner still holds the lease: the write carries a
+        precondition on the document's update time as read, so a lease taken over (or any
+        concurrent change) in between raises TransientError. Raises NotFound, TransientError,
+        ValueError for unknown field names (a programming error)."""
+        updates = calendar_updates(changes)
+        if not updates:
+            return
+        ref = self._ref(tenant_id, member_id)
+        with translated("updating a member's calendar state"):
+            try:
+                if lease_owner is None:
+                    ref.update(updates)
+                    return
+                snapshot = ref.get(field_paths=["calendar.leaseOwner"])
+                if not snapshot.exists:
+                    raise NotFound(f"unknown member {member_id!r} of tenant {tenant_id!r}")
+                holder = snapshot.get("calendar.leaseOwner") if snapshot.to_dict() else None
+                if holder != lease_owner:
+                    raise TransientError(f"sync lease of member {member_id!r} is no longer held")
+                option = self._db.write_option(last_update_time=snapshot.update_time)
+                ref.update(updates, option=option)
+            except gexc.NotFound as error:
+                raise NotFound(f"unknown member {member_id!r} of tenant {tenant_id!r}") from error
+            except gexc.FailedPrecondition as error:
+                raise TransientError(
+                    f"member {member_id!r} changed while its sync lease was checked"
+                ) from error
+            except KeyError:  # no calendar.leaseOwner field at all
+                raise TransientError(f"sync lease of member {member_id!r} is no longer held") from None
+
+    def connected_members(self, tenant_id: str | None = None) -> Iterator[tuple[str, str]]:
+        """(tenant id, member id) of every connected member, due or not, of one tenant or of
+        every tenant (`calsync sync`): one query per tenant, served by automatic single-field
+        indexes (no collection-group index needed).
+        Raises TransientError."""
+        with translated("listing connected members"):
+            if tenant_id is None:  # tenants with members, even without a tenant document
+                tenants = [ref.id for ref in self._db.collection(TENANTS).list_documents()]
+            else:
+                tenants = [tenant_id]
+            for tenant in tenants:
+                query = (
+                    self._db.collection(TENANTS)
+                    .document(tenant)
+                    .collection(MEMBERS)
+                    .where(filter=FieldFilter("calendar.status", "==", ConnectionStatus.CONNECTED.value))
+                    .select([])
+                )
+                for document in fast_path.raw_documents(self._db, query):
+                    yield tenant, relative_path(document.name).rsplit("/", 1)[1]
+
+    def due_members(self, now: datetime, page_size: int) -> Iterator[tuple[str, str]]:
+        """(tenant id, member id) of every connected member whose `nextSyncAt` has come, across
+        all tenants: a collection-group query paged with cursors, reading only `nextSyncAt`.
+        Members without `nextSyncAt` are never due. Raises TransientError.
+
+        Production needs a collection-group composite index on `members`:
+        (calendar.status ASC, calendar.nextSyncAt ASC)."""
+        if page_size < 1:
+            raise ValueError("page_size must be positive")
+        query = (
+            self._db.collection_group(MEMBERS)
+            .where(filter=FieldFilter("calendar.status", "==", ConnectionStatus.CONNECTED.value))
+            .where(filter=FieldFilter("calendar.nextSyncAt", "<=", now))
+            .order_by("calendar.nextSyncAt")
+            .order_by("__name__")
+            .select(["calendar.nextSyncAt"])
+            .limit(page_size)
+        )
+        last: Any = None  # the raw protobuf Document the previous page ended with
+        while True:
+            page_query = query
+            if last is not None:
+                next_sync_at = last.fields["calendar"].map_value.fields["nextSyncAt"].timestamp_value
+                page_query = query.start_after(
+                    {
+                        "calendar": {"nextSyncAt": DatetimeWithNanoseconds.from_timestamp_pb(next_sync_at)},
+                        "__name__": self._db.document(relative_path(last.name)),
+                    }
+                )
+            count = 0
+            with translated("listing due members"):
+                for document in fast_path.raw_documents(self._db, page_query):
+                    count += 1
+                    last = document
+                    parts = relative_path(document.name).split("/")
+                    if len(parts) == 4 and parts[0] == TENANTS:
+                        yield parts[1], parts[3]
+            if count < page_size:
+                return
