@@ -239,7 +239,8 @@ class _Timed:
 def _measure(addresses: list[tuple[str, int]], runs: int, log: Log) -> dict[str, float]:
     from dataclasses import replace
 
-    from shared.services.rematch import DirectoryChange, rematch_directory_change
+    from shared.services.ports import DirectoryChange
+    from shared.services.rematch import rematch_directory_change
 
     client = bootstrap.firestore_client()
     base = bootstrap.rematch_deps()

@@ -8,10 +8,21 @@ factories for the same reason (cold start). Tests call `reset()` after changing 
 from __future__ import annotations
 
 import functools
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared import config as config_module
 from shared.config import Config
+from shared.services import ports
+
+_Factory = TypeVar("_Factory", bound="functools._lru_cache_wrapper[Any]")
+
+if TYPE_CHECKING:  # SDKs and services are imported where they are built (cold start)
+    from google.cloud import firestore, pubsub_v1, secretmanager  # type: ignore[attr-defined]
+
+    from shared.services.connect import ConnectService
+    from shared.services.rematch import RematchDeps
+    from shared.services.sync import SyncDeps
 
 
 @functools.cache
@@ -26,23 +37,21 @@ def require(*names: str) -> Config:
 
 
 @functools.cache
-def firestore_client() -> Any:
+def firestore_client() -> firestore.Client:
     from google.cloud import firestore
 
     return firestore.Client(project=require("project").project)
 
 
 @functools.cache
-def publisher_client() -> Any:
+def publisher_client() -> pubsub_v1.PublisherClient:
     from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
-    return pubsub_v1.PublisherClient(
-        batch_settings=pubsub_v1.types.BatchSettings(max_messages=1000, max_latency=0.05),
-    )
+    return pubsub_v1.PublisherClient()
 
 
 @functools.cache
-def secret_manager_client() -> Any:
+def secret_manager_client() -> secretmanager.SecretManagerServiceClient:
     """Secret Manager over REST; against `CALSYNC_SECRET_MANAGER_ENDPOINT` with anonymous
     credentials when that is set (local sandbox and tests)."""
     from google.cloud import secretmanager
@@ -60,10 +69,15 @@ def secret_manager_client() -> Any:
     return secretmanager.SecretManagerServiceClient(transport="rest")
 
 
-_FACTORIES: list[Any] = [config, firestore_client, publisher_client, secret_manager_client]
+_FACTORIES: list[functools._lru_cache_wrapper[Any]] = [
+    config,
+    firestore_client,
+    publisher_client,
+    secret_manager_client,
+]
 
 
-def register(factory: Any) -> Any:
+def register(factory: _Factory) -> _Factory:
     """Decorator for further cached factories, so `reset()` clears them too."""
     _FACTORIES.append(factory)
     return factory
@@ -80,8 +94,8 @@ def reset() -> None:
 
 @register
 @functools.cache
-def directory_store() -> Any:
-    """`DirectoryStore` (+ the directory reads and writes of `calsync import`)."""
+def directory_store() -> ports.DirectoryAdminStore:
+    """The directory: matching reads, re-matching, `calsync import`."""
     from shared.adapters.firestore import FirestoreDirectoryStore
 
     return FirestoreDirectoryStore(firestore_client())
@@ -89,8 +103,8 @@ def directory_store() -> Any:
 
 @register
 @functools.cache
-def member_store() -> Any:
-    """`MemberStore` (+ `list_members` for `calsync status`)."""
+def member_store() -> ports.MemberStore:
+    """Members: connection, sync state, lease, due members, listings."""
     from shared.adapters.firestore import FirestoreMemberStore
 
     return FirestoreMemberStore(firestore_client())
@@ -98,8 +112,8 @@ def member_store() -> Any:
 
 @register
 @functools.cache
-def meeting_store() -> Any:
-    """`MeetingStore` (+ `list_interactions` for `calsync interactions`)."""
+def meeting_store() -> ports.MeetingAdminStore:
+    """Meetings and interactions: plans, index queries, listings."""
     from shared.adapters.firestore import FirestoreMeetingStore
 
     return FirestoreMeetingStore(firestore_client())
@@ -107,7 +121,7 @@ def meeting_store() -> Any:
 
 @register
 @functools.cache
-def job_publisher() -> Any:
+def job_publisher() -> ports.JobPublisher:
     """`JobPublisher` on `CALSYNC_SYNC_TOPIC`; creates the topic when missing against the emulator."""
     from shared.adapters.pubsub import PubSubJobPublisher
 
@@ -125,7 +139,7 @@ def job_publisher() -> Any:
 
 @register
 @functools.cache
-def token_vault() -> Any:
+def token_vault() -> ports.TokenVault:
     """`TokenVault`: refresh tokens in Secret Manager, one secret per member."""
     from shared.adapters.secrets import SecretManagerTokenVault
 
@@ -134,7 +148,7 @@ def token_vault() -> Any:
 
 @register
 @functools.cache
-def oauth_state_store() -> Any:
+def oauth_state_store() -> ports.OAuthStateStore:
     """Pending OAuth consents (`oauthStates/{sha256(state)}`)."""
     from shared.adapters.firestore_oauth_states import FirestoreOAuthStateStore
 
@@ -143,7 +157,7 @@ def oauth_state_store() -> Any:
 
 @register
 @functools.cache
-def oauth_client() -> Any:
+def oauth_client() -> ports.OAuthProvider:
     """The OAuth web client (consent URL, code exchange, revoke). Requires `config.OAUTH`."""
     from shared.adapters.oauth import GoogleOAuthClient
 
@@ -160,7 +174,7 @@ def oauth_client() -> Any:
 
 @register
 @functools.cache
-def revoke_client() -> Any:
+def revoke_client() -> ports.OAuthProvider:
     """An OAuth client good for revoking only (the CLI's `disconnect`: needs no client secret)."""
     from shared.adapters.oauth import GoogleOAuthClient
 
@@ -175,7 +189,7 @@ def revoke_client() -> Any:
     )
 
 
-def connect_service(*, full_oauth: bool = True) -> Any:
+def connect_service(*, full_oauth: bool = True) -> ConnectService:
     """`ConnectService` over the real adapters. `full_oauth=True` (the HTTP entry points) requires
     all of `config.OAUTH` at once; the CLI asks only for what its subcommand needs."""
     from shared.adapters.clock import SystemClock
@@ -198,7 +212,7 @@ def connect_service(*, full_oauth: bool = True) -> Any:
 
 @register
 @functools.cache
-def calendar_source() -> Any:
+def calendar_source() -> ports.CalendarSource:
     """`CalendarSource` over the Calendar API (or the stand-in at CALSYNC_CALENDAR_ENDPOINT)."""
     from shared.adapters.calendar import GoogleCalendarSource
 
@@ -211,7 +225,7 @@ def calendar_source() -> Any:
     )
 
 
-def sync_deps(*, continuations: bool = True) -> Any:
+def sync_deps(*, continuations: bool = True) -> SyncDeps:
     """`SyncDeps` over the real adapters. `continuations=False` (the CLI) keeps listing in-process
     instead of publishing a follow-up job when the time budget is spent."""
     from shared.adapters.clock import SystemClock
@@ -232,14 +246,14 @@ class _PublisherOnFirstUse:
     """The job publisher, built when first used: only a sync that spends its time budget
     publishes, so most worker instances never pay for the Pub/Sub client (cold start)."""
 
-    def publish(self, jobs: Any) -> int:
-        return int(job_publisher().publish(jobs))
+    def publish(self, jobs: Iterable[ports.SyncJob]) -> int:
+        return job_publisher().publish(jobs)
 
 
 # --- Re-matching after directory changes (shared.services.rematch) ------------------------------
 
 
-def rematch_deps() -> Any:
+def rematch_deps() -> RematchDeps:
     """`RematchDeps` over the real adapters (Firestore only)."""
     from shared.adapters.clock import SystemClock
     from shared.services.rematch import RematchDeps

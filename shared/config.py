@@ -89,9 +89,7 @@ _SECRET_FIELDS = frozenset({"oauth_client_secret", "link_signing_key"})
 _MIN_SIGNING_KEY_BYTES = 16
 
 # What each kind of caller needs. The CLI asks per subcommand.
-STORE = ("project",)
 WORKER = ("project", "oauth_client_id", "oauth_client_secret")
-SCHEDULER = ("project",)
 OAUTH = (
     "project",
     "oauth_client_id",
@@ -99,7 +97,6 @@ OAUTH = (
     "oauth_redirect_uri",
     "link_signing_key",
 )
-LINKS = ("connect_url", "disconnect_url", "link_signing_key")
 
 
 def load_config(require: Iterable[str] = (), environ: Mapping[str, str] | None = None) -> Config:

@@ -20,7 +20,7 @@ from google.protobuf.message import DecodeError
 
 from shared.domain.directory_keys import ACCOUNTS, USERS, Collection
 from shared.errors import InvalidInput
-from shared.services.rematch import DirectoryChange
+from shared.services.ports import DirectoryChange
 
 WRITTEN = "google.cloud.firestore.document.v1.written"
 

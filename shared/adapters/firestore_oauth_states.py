@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.errors import TransientError
-from shared.services.connect import PendingConsent
+from shared.services.ports import PendingConsent
 
 COLLECTION = "oauthStates"
 
@@ -50,7 +50,7 @@ def _utc(value: Any) -> datetime | None:
 
 
 class FirestoreOAuthStateStore:
-    """Implements `OAuthStateStore` (shared.services.connect)."""
+    """Implements `OAuthStateStore` (shared.services.ports)."""
 
     def __init__(self, client: Any, collection: str = COLLECTION) -> None:
         self._db = client

@@ -16,7 +16,7 @@ from typing import Any
 import requests
 
 from shared.errors import ConfigError, InvalidInput, PermanentError, TransientError
-from shared.services.connect import CALENDAR_SCOPE, OAuthGrant
+from shared.services.ports import CALENDAR_SCOPE, OAuthGrant
 
 OPENID_SCOPE = "openid"
 EMAIL_SCOPE = "email"
@@ -26,7 +26,7 @@ _TRANSIENT_STATUSES = frozenset({408, 429})
 
 
 class GoogleOAuthClient:
-    """`OAuthProvider` (shared.services.connect) for one OAuth web client (SPEC §6 `CALSYNC_OAUTH_*`).
+    """`OAuthProvider` (shared.services.ports) for one OAuth web client (SPEC §6 `CALSYNC_OAUTH_*`).
     The access token of an exchange is dropped on purpose: only the refresh token is kept."""
 
     def __init__(

@@ -34,26 +34,21 @@ def import_command(file: IO[bytes]) -> None:
     `calsync rematch` does, for just those), and one line says what changed.
     """
     from shared import bootstrap
-    from shared.domain.directory_file import DirectoryFileInvalid, parse_directory
-    from shared.services.directory_import import import_directory
-    from shared.services.rematch import read_before_import, rematch_after_import
+    from shared.domain.directory_file import DirectoryFileInvalid
+    from shared.services.directory_import import import_and_rematch
 
-    text = file.read()
-    parsed = parse_directory(text)
-    deps = bootstrap.rematch_deps()
-    before = read_before_import(deps, parsed) if parsed.tenant.id else None
     try:
-        summary = import_directory(text, bootstrap.directory_store())
+        result = import_and_rematch(file.read(), bootstrap.rematch_deps(), bootstrap.directory_store())
     except DirectoryFileInvalid as error:
         for line in error.problems:
             click.echo(f"calsync: error: {line}", err=True)
         raise
+    summary = result.imported
     click.echo(
         f"imported tenant {summary.tenant_id}: {summary.accounts} accounts, {summary.users} users, "
         f"{summary.members} members ({summary.new_members} new)"
     )
-    if before is not None:  # what the import changed, re-matched now (directory_changed does it too)
-        click.echo(rematch_after_import(deps, parsed, before).one_line())
+    click.echo(result.rematched.one_line())
 
 
 _STATUS_COLUMNS = (

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import json
 import re
-import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeGuard
 
 from shared.domain import emails as email_rules
+from shared.domain.events import time_zone
 from shared.domain.models import Tenant, TenantSettings, User
 from shared.errors import InvalidInput
 
@@ -127,13 +127,7 @@ SETTINGS_FIELDS = frozenset(
 
 def is_time_zone(name: object) -> TypeGuard[str]:
     """Whether `name` is an IANA time zone name known to the bundled tz database."""
-    if not isinstance(name, str) or not name or name != name.strip():
-        return False
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        return False
-    return True
+    return isinstance(name, str) and name == name.strip() and time_zone(name) is not None
 
 
 def _is_int(value: object) -> TypeGuard[int]:

@@ -80,6 +80,36 @@ class MatchingContext:
             self._emails[email] = outcome
         return outcome
 
+    def match(self, copy: MemberCopy) -> MeetingMatch:
+        """`match_copy`: the hot loop, reading the per-email cache directly."""
+        exclude_declined = self.tenant.settings.exclude_declined
+        cache = self._emails
+        matches: dict[str, AttendeeMatch] = {}
+        unmatched: dict[str, UnmatchedAddress] = {}
+        for attendee in copy.attendees:
+            if exclude_declined and attendee.response_status == DECLINED:
+                continue
+            email = attendee.email
+            outcome = cache.get(email, _MISSING)
+            if outcome is _MISSING:
+                outcome = cache[email] = self._classify(email)
+            if outcome is None:
+                continue
+            if type(outcome) is AttendeeMatch:
+                matches[email] = outcome
+            else:
+                unmatched[email] = outcome  # type: ignore[assignment]
+        if len(matches) > 1:
+            ordered = tuple(sorted(matches.values(), key=_BY_ACCOUNT_THEN_EMAIL))
+        else:
+            ordered = tuple(matches.values())
+        return MeetingMatch(
+            matches=ordered,
+            unmatched=tuple(unmatched[e] for e in sorted(unmatched))
+            if len(unmatched) > 1
+            else tuple(unmatched.values()),
+        )
+
     def is_internal(self, email: str) -> bool:
         """A member's address, or on an internal domain (or a subdomain of one)."""
         if email in self.member_emails:
@@ -165,33 +195,7 @@ def match_copy(copy: MemberCopy, ctx: MatchingContext) -> MeetingMatch:
     (sorted by account, then email) and the considered attendees that stayed unmatched or were
     ambiguous (sorted by email). Internal attendees, and declined ones when the tenant excludes
     them, appear in neither. Deterministic and independent of attendee order."""
-    exclude_declined = ctx.tenant.settings.exclude_declined
-    cache = ctx._emails  # the hot loop reads the per-email cache directly
-    matches: dict[str, AttendeeMatch] = {}
-    unmatched: dict[str, UnmatchedAddress] = {}
-    for attendee in copy.attendees:
-        if exclude_declined and attendee.response_status == DECLINED:
-            continue
-        email = attendee.email
-        outcome = cache.get(email, _MISSING)
-        if outcome is _MISSING:
-            outcome = cache[email] = ctx._classify(email)
-        if outcome is None:
-            continue
-        if type(outcome) is AttendeeMatch:
-            matches[email] = outcome
-        else:
-            unmatched[email] = outcome  # type: ignore[assignment]
-    if len(matches) > 1:
-        ordered = tuple(sorted(matches.values(), key=_BY_ACCOUNT_THEN_EMAIL))
-    else:
-        ordered = tuple(matches.values())
-    return MeetingMatch(
-        matches=ordered,
-        unmatched=tuple(unmatched[e] for e in sorted(unmatched))
-        if len(unmatched) > 1
-        else tuple(unmatched.values()),
-    )
+    return ctx.match(copy)
 
 
 def lookup_keys(

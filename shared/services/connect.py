@@ -31,19 +31,28 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from shared.domain import links
 from shared.domain.links import LinkClaims, LinkPurpose
 from shared.domain.models import ConnectionStatus, Member
 from shared.errors import ConfigError, InvalidInput, NotFound, TransientError
 from shared.logs import get_logger
-from shared.services.ports import Clock, JobPublisher, MemberStore, SyncJob, TokenVault
+from shared.services.ports import (
+    CALENDAR_SCOPE,
+    Clock,
+    JobPublisher,
+    MemberStore,
+    OAuthProvider,
+    OAuthStateStore,
+    PendingConsent,
+    SyncJob,
+    TokenVault,
+)
 
-CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar.events.readonly"
 STATE_TTL = timedelta(minutes=10)
 _MAX_STATE_LENGTH = 256
 _MAX_CODE_LENGTH = 2048
@@ -61,59 +70,6 @@ _CURSOR_RESET: dict[str, Any] = {
     "listing_full": False,
     "listing_time_min": None,
 }
-
-
-# --- ports of this use case ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PendingConsent:
-    """A consent started by `oauth_connect` and not yet completed (`oauthStates/{sha256(state)}`)."""
-
-    tenant_id: str
-    member_id: str
-    created_at: datetime
-    expires_at: datetime
-    consumed_at: datetime | None = None
-    version: object | None = field(default=None, compare=False)  # store's opaque version
-
-
-class OAuthStateStore(Protocol):
-    def create(self, state_key: str, pending: PendingConsent) -> None:
-        """Store a new pending consent. Raises TransientError."""
-        ...
-
-    def get(self, state_key: str) -> PendingConsent | None:
-        """The pending consent (consumed or not), or None if unknown. Raises TransientError."""
-        ...
-
-    def consume(self, state_key: str, pending: PendingConsent, now: datetime) -> bool:
-        """Mark it used if unchanged since read; False if someone else consumed it first.
-        Raises TransientError."""
-        ...
-
-
-@dataclass(frozen=True)
-class OAuthGrant:
-    """What a successful code exchange yields (no access token: it is not needed)."""
-
-    refresh_token: str = field(repr=False)
-    granted_scopes: frozenset[str]
-    email: str | None  # the Google account from the id_token (normalised), if any
-
-
-class OAuthProvider(Protocol):
-    def authorization_url(self, state: str, code_verifier: str, login_hint: str) -> str:
-        """The consent URL (scopes, offline access, prompt=consent, PKCE S256)."""
-        ...
-
-    def exchange_code(self, code: str, code_verifier: str) -> OAuthGrant:
-        """Raises InvalidInput (code refused), TransientError, PermanentError."""
-        ...
-
-    def revoke(self, refresh_token: str) -> None:
-        """Already revoked is success. Raises TransientError, PermanentError."""
-        ...
 
 
 # --- outcomes and errors ------------------------------------------------------------------------

@@ -9,23 +9,11 @@ are left alone. It never resets a member's connection or sync state (`calendar`)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
 
 from shared.domain.directory_file import DirectoryFile, DirectoryFileInvalid, parse_directory
-
-
-class DirectoryImportStore(Protocol):
-    """What an import needs from the directory store (FirestoreDirectoryStore implements it)."""
-
-    def existing_account_ids(self, tenant_id: str, account_ids: Iterable[str]) -> frozenset[str]:
-        """Which of these accounts exist in the tenant. Raises TransientError."""
-        ...
-
-    def write_directory(self, directory: DirectoryFile) -> dict[str, int]:
-        """Upsert a validated directory; returns counts. Raises TransientError."""
-        ...
+from shared.services.ports import DirectoryImportStore
+from shared.services.rematch import RematchDeps, RematchSummary, read_before_import, rematch_after_import
 
 
 @dataclass(frozen=True)
@@ -64,3 +52,24 @@ def import_directory(text: str | bytes, store: DirectoryImportStore) -> ImportSu
         members=counts["members"],
         new_members=counts["newMembers"],
     )
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What `calsync import` did: the rows upserted, and the re-match of what they changed."""
+
+    imported: ImportSummary
+    rematched: RematchSummary
+
+
+def import_and_rematch(text: str | bytes, deps: RematchDeps, store: DirectoryImportStore) -> ImportResult:
+    """`calsync import`: note the directory rows the file names as they are now, import the
+    file, then re-match the stored meetings whose matching the import changed (what
+    `directory_changed` would also do, document by document). Raises DirectoryFileInvalid
+    (nothing written), NotFound, TransientError (the import and the re-match can both be re-run)."""
+    parsed = parse_directory(text)
+    if not parsed.tenant.id:  # invalid anyway: let validation name every problem
+        validate_directory(text, store)
+    before = read_before_import(deps, parsed)
+    imported = import_directory(text, store)
+    return ImportResult(imported, rematch_after_import(deps, parsed, before))

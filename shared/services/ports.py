@@ -1,22 +1,39 @@
-"""The ports the services use. Adapters in `shared.adapters` implement them against Google
-(Firestore, Secret Manager, Calendar, OAuth, Pub/Sub); tests of pure services may use small
-fakes. Each docstring says what raises what: that sentence is the retry contract
-(`shared.errors`).
+"""Every port the services use, and the value types that cross them. Adapters in
+`shared.adapters` implement the ports against Google (Firestore, Secret Manager, Calendar, OAuth,
+Pub/Sub); `shared.bootstrap` returns the adapters as these types, so `mypy --strict` checks that
+each adapter satisfies its port. Tests of pure services may use small fakes. Each docstring says
+what raises what: that sentence is the retry contract (`shared.errors`).
+
+Ports, and the adapter implementing each (all under `shared/adapters/`):
+- `Clock`: `clock.SystemClock`;
+- `DirectoryStore` (sync) < `RematchDirectoryStore`, with `DirectoryImportStore` combined as
+  `DirectoryAdminStore`: `firestore.FirestoreDirectoryStore`;
+- `MemberStore`: `firestore.FirestoreMemberStore`;
+- `MeetingStore` (sync) < `RematchMeetingStore` < `MeetingAdminStore` (CLI listings):
+  `firestore.FirestoreMeetingStore`;
+- `CalendarSource`: `calendar.GoogleCalendarSource`; `TokenVault`:
+  `secrets.SecretManagerTokenVault`; `JobPublisher`: `pubsub.PubSubJobPublisher`;
+- `OAuthStateStore`: `firestore_oauth_states.FirestoreOAuthStateStore`; `OAuthProvider`:
+  `oauth.GoogleOAuthClient`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from shared.domain.directory_file import DirectoryFile
+from shared.domain.directory_keys import Collection
 from shared.domain.models import (
     DirectorySnapshot,
+    Interaction,
     Member,
     Plan,
     StoredMeeting,
     Tenant,
+    UnmatchedAddress,
 )
 
 
@@ -76,6 +93,15 @@ class MemberStore(Protocol):
         across all tenants, paged. Raises TransientError."""
         ...
 
+    def connected_members(self, tenant_id: str | None = None) -> Iterator[tuple[str, str]]:
+        """(tenant id, member id) of every connected member, due or not, of one tenant or of all
+        (`calsync sync`). Raises TransientError."""
+        ...
+
+    def list_members(self, tenant_id: str) -> list[Member]:
+        """Every member of the tenant, ordered by id (`calsync status`). Raises TransientError."""
+        ...
+
 
 class MeetingStore(Protocol):
     """Stored meetings (`tenants/{t}/meetings`) and the interactions derived from them."""
@@ -100,6 +126,84 @@ class MeetingStore(Protocol):
         """Write a plan atomically: all of it or nothing. Raises WriteConflict when a meeting
         changed since it was read (re-read and re-plan), TransientError."""
         ...
+
+
+# --- re-matching and import ---------------------------------------------------------------
+
+
+class RematchMeetingStore(MeetingStore, Protocol):
+    def meeting_keys_for_addresses(
+        self, tenant_id: str, emails: Iterable[str], domains: Iterable[str]
+    ) -> list[str]:
+        """Keys of the stored meetings containing any of these attendee emails or domain levels,
+        found through an index (never a scan). Raises TransientError."""
+        ...
+
+    def meeting_keys(self, tenant_id: str, page_size: int = 1000) -> Iterator[list[str]]:
+        """Every stored meeting's key, a page at a time. Raises TransientError."""
+        ...
+
+
+class RematchDirectoryStore(DirectoryStore, Protocol):
+    def refresh_derived_keys(
+        self, tenant_id: str, collection: Collection, document_id: str
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        """Fix a user's `emailKey` / an account's `domainKeys` from the document as it is now
+        (writing only when they differ); returns the (emails, domains) it is found by.
+        Raises TransientError."""
+        ...
+
+    def directory_documents(
+        self, tenant_id: str, collection: Collection, document_ids: Iterable[str]
+    ) -> dict[str, dict[str, Any]]:
+        """The stored fields of these users or accounts; missing ones left out. Raises
+        TransientError."""
+        ...
+
+
+class DirectoryImportStore(Protocol):
+    """What an import needs from the directory store ."""
+
+    def existing_account_ids(self, tenant_id: str, account_ids: Iterable[str]) -> frozenset[str]:
+        """Which of these accounts exist in the tenant. Raises TransientError."""
+        ...
+
+    def write_directory(self, directory: DirectoryFile) -> dict[str, int]:
+        """Upsert a validated directory; returns counts. Raises TransientError."""
+        ...
+
+
+class DirectoryAdminStore(RematchDirectoryStore, DirectoryImportStore, Protocol):
+    """Everything the directory adapter offers: matching reads, re-matching, import."""
+
+
+class MeetingAdminStore(RematchMeetingStore, Protocol):
+    """The meeting store with the listings of the CLI and the sandbox."""
+
+    def list_interactions(self, tenant_id: str, account_id: str | None = None) -> list[Interaction]:
+        """The tenant's interactions (optionally of one account), ordered by start time then id.
+        Raises TransientError."""
+        ...
+
+    def list_unmatched(self, tenant_id: str) -> list[tuple[UnmatchedAddress, ...]]:
+        """Per stored meeting that has any, its unmatched and ambiguous addresses. Raises
+        TransientError."""
+        ...
+
+
+@dataclass(frozen=True)
+class DirectoryChange:
+    """A user or account document written: its fields before (None: created) and after (None:
+    deleted), as the event carried them."""
+
+    tenant_id: str
+    collection: Collection
+    document_id: str
+    old: Mapping[str, Any] | None
+    new: Mapping[str, Any] | None
+
+
+# --- calendars, tokens, jobs ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -158,4 +262,59 @@ class JobPublisher(Protocol):
     def publish(self, jobs: Iterable[SyncJob]) -> int:
         """Publish and wait until every message is confirmed; returns how many.
         Raises TransientError if any publish failed."""
+        ...
+
+
+# --- connecting calendars (OAuth) ----------------------------------------------------------------
+
+CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar.events.readonly"
+
+
+@dataclass(frozen=True)
+class PendingConsent:
+    """A consent started by `oauth_connect` and not yet completed (`oauthStates/{sha256(state)}`)."""
+
+    tenant_id: str
+    member_id: str
+    created_at: datetime
+    expires_at: datetime
+    consumed_at: datetime | None = None
+    version: object | None = field(default=None, compare=False)  # store's opaque version
+
+
+class OAuthStateStore(Protocol):
+    def create(self, state_key: str, pending: PendingConsent) -> None:
+        """Store a new pending consent. Raises TransientError."""
+        ...
+
+    def get(self, state_key: str) -> PendingConsent | None:
+        """The pending consent (consumed or not), or None if unknown. Raises TransientError."""
+        ...
+
+    def consume(self, state_key: str, pending: PendingConsent, now: datetime) -> bool:
+        """Mark it used if unchanged since read; False if someone else consumed it first.
+        Raises TransientError."""
+        ...
+
+
+@dataclass(frozen=True)
+class OAuthGrant:
+    """What a successful code exchange yields (no access token: it is not needed)."""
+
+    refresh_token: str = field(repr=False)
+    granted_scopes: frozenset[str]
+    email: str | None  # the Google account from the id_token (normalised), if any
+
+
+class OAuthProvider(Protocol):
+    def authorization_url(self, state: str, code_verifier: str, login_hint: str) -> str:
+        """The consent URL (scopes, offline access, prompt=consent, PKCE S256)."""
+        ...
+
+    def exchange_code(self, code: str, code_verifier: str) -> OAuthGrant:
+        """Raises InvalidInput (code refused), TransientError, PermanentError."""
+        ...
+
+    def revoke(self, refresh_token: str) -> None:
+        """Already revoked is success. Raises TransientError, PermanentError."""
         ...

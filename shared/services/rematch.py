@@ -23,50 +23,20 @@ What raises what (the retry contract):
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from shared.domain import directory_keys, planning
 from shared.domain.directory_file import DirectoryFile
 from shared.domain.directory_keys import ACCOUNTS, USERS, Collection
 from shared.domain.models import MeetingRecord, Plan, StoredMeeting, Tenant
 from shared.errors import NotFound
-from shared.services.ports import Clock, DirectoryStore, MeetingStore
+from shared.services.ports import Clock, DirectoryChange, RematchDirectoryStore, RematchMeetingStore
 from shared.services.recompute import DirectoryCache, copies_of, read_plan_apply
 from shared.services.sync import is_too_large_for_one_commit
 
 MAX_LISTED_CHANGES = 10_000  # what a summary keeps for printing; the counts are always complete
-
-
-class RematchMeetingStore(MeetingStore, Protocol):
-    def meeting_keys_for_addresses(
-        self, tenant_id: str, emails: Iterable[str], domains: Iterable[str]
-    ) -> list[str]:
-        """Keys of the stored meetings containing any of these attendee emails or domain levels,
-        found through an index (never a scan). Raises TransientError."""
-        ...
-
-    def meeting_keys(self, tenant_id: str, page_size: int = 1000) -> Iterator[list[str]]:
-        """Every stored meeting's key, a page at a time. Raises TransientError."""
-        ...
-
-
-class RematchDirectoryStore(DirectoryStore, Protocol):
-    def refresh_derived_keys(
-        self, tenant_id: str, collection: Collection, document_id: str
-    ) -> tuple[frozenset[str], frozenset[str]]:
-        """Fix a user's `emailKey` / an account's `domainKeys` from the document as it is now
-        (writing only when they differ); returns the (emails, domains) it is found by.
-        Raises TransientError."""
-        ...
-
-    def directory_documents(
-        self, tenant_id: str, collection: Collection, document_ids: Iterable[str]
-    ) -> dict[str, dict[str, Any]]:
-        """The stored fields of these users or accounts; missing ones left out. Raises
-        TransientError."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -128,18 +98,6 @@ class RematchSummary:
 
 
 Progress = Callable[[int, int], None]  # (meetings done, meetings in all)
-
-
-@dataclass(frozen=True)
-class DirectoryChange:
-    """A user or account document written: its fields before (None: created) and after (None:
-    deleted), as the event carried them."""
-
-    tenant_id: str
-    collection: Collection
-    document_id: str
-    old: Mapping[str, Any] | None
-    new: Mapping[str, Any] | None
 
 
 # --- entry points ----------------------------------------------------------------------------

@@ -20,8 +20,8 @@ from google.cloud import firestore
 from shared import bootstrap
 from shared.cli import main
 from shared.sandbox.google_standin import GoogleStandIn
+from shared.services.ports import DirectoryChange
 from shared.services.rematch import (
-    DirectoryChange,
     RematchDeps,
     RematchSummary,
     rematch_directory_change,
