@@ -9,13 +9,13 @@ from typing import Any, TypeVar
 
 from google.api_core import exceptions as gexc
 
+from shared.domain.directory_keys import ACCOUNTS as ACCOUNTS  # one name for each collection
+from shared.domain.directory_keys import USERS as USERS
 from shared.errors import TransientError
 
 T = TypeVar("T")
 
 TENANTS = "tenants"
-ACCOUNTS = "accounts"
-USERS = "users"
 MEMBERS = "members"
 MEETINGS = "meetings"
 INTERACTIONS = "interactions"
