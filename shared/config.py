@@ -1,4 +1,4 @@
-"""Every environment variable calsync reads (SPEC §6), read and validated in one place.
+"""Every environment variable calsync reads (README.md#configuration), read and validated in one place.
 
 `load_config()` reads the environment once and reports *all* missing or malformed values in a
 single `ConfigError`. Each entry point asks only for what it needs (`require=`), so a worker

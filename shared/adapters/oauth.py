@@ -26,8 +26,9 @@ _TRANSIENT_STATUSES = frozenset({408, 429})
 
 
 class GoogleOAuthClient:
-    """`OAuthProvider` (shared.services.ports) for one OAuth web client (SPEC §6 `CALSYNC_OAUTH_*`).
-    The access token of an exchange is dropped on purpose: only the refresh token is kept."""
+    """`OAuthProvider` (shared.services.ports) for one OAuth web client (`CALSYNC_OAUTH_*`,
+    README.md#configuration). The access token of an exchange is dropped on purpose: only the refresh token is
+    kept."""
 
     def __init__(
         self,

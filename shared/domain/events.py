@@ -1,4 +1,5 @@
-"""One Google Calendar event payload -> what it means for the member's copy (SPEC §2).
+"""One Google Calendar event payload -> what it means for the member's copy
+(README.md#how-meetings-are-matched-to-accounts).
 
 `event_from_google` never raises on odd payloads: anything it cannot use becomes
 `EventDropped(reason=MALFORMED, detail=...)` (the detail names the problem, never an email).
@@ -62,7 +63,7 @@ def event_from_google(
 ) -> EventChange:
     """What one item of `events.list` means for this member's copy of the meeting.
 
-    EventHeld: the member holds the meeting (the copy passed every rule of SPEC §2).
+    EventHeld: the member holds the meeting (the copy passed every event rule).
     EventDropped: the copy produces nothing (cancelled, all-day, declined, ...; MALFORMED when
     unusable). EventOutsideWindow: the event starts before `window_start`.
     Never raises.
@@ -211,9 +212,10 @@ def _cancelled(
 
 
 def meeting_key_of(payload: Mapping[str, Any]) -> str | None:
-    """SPEC §3 `meetingKey`: the iCalUID (else the event id); for an instance of a recurring event,
-    iCalUID + "@" + the instance's originalStartTime as a UTC instant (`20261124T170000Z`).
-    None when the payload has neither an iCalUID nor an id, or an unusable originalStartTime."""
+    """`meetingKey` (docs/reference.md#the-interaction-document): the iCalUID (else the event id); for an
+    instance of a recurring event, iCalUID + "@" + the instance's originalStartTime as a UTC instant
+    (`20261124T170000Z`). None when the payload has neither an iCalUID nor an id, or an unusable
+    originalStartTime."""
     uid = payload.get("iCalUID")
     if not isinstance(uid, str) or not uid:
         uid = payload.get("id")

@@ -1,5 +1,6 @@
-"""Attendees -> accounts (SPEC §2). Pure and fast: every decision is a dict hit, and the work
-per email and per domain is cached on the `MatchingContext` (one context per sync job or chunk).
+"""Attendees -> accounts (README.md#how-meetings-are-matched-to-accounts). Pure and fast: every decision is a
+dict hit, and the work per email and per domain is cached on the `MatchingContext` (one context per sync job
+or chunk).
 
 Per attendee, in this order:
   0. internal (a member's own address, or on an internal domain or a subdomain of one) -> skipped;
@@ -191,10 +192,10 @@ def _domain_levels(
 
 
 def match_copy(copy: MemberCopy, ctx: MatchingContext) -> MeetingMatch:
-    """What one member's copy of a meeting matched (SPEC §2): the attendees matched to accounts
-    (sorted by account, then email) and the considered attendees that stayed unmatched or were
-    ambiguous (sorted by email). Internal attendees, and declined ones when the tenant excludes
-    them, appear in neither. Deterministic and independent of attendee order."""
+    """What one member's copy of a meeting matched (README.md#how-meetings-are-matched-to-accounts): the
+    attendees matched to accounts (sorted by account, then email) and the considered attendees that stayed
+    unmatched or were ambiguous (sorted by email). Internal attendees, and declined ones when the tenant
+    excludes them, appear in neither. Deterministic and independent of attendee order."""
     return ctx.match(copy)
 
 

@@ -124,7 +124,8 @@ class EventAttendee:
 
 @dataclass(frozen=True, slots=True)
 class MemberCopy:
-    """One member's copy of a meeting that passed the event rules of SPEC §2: the member holds it."""
+    """One member's copy of a meeting that passed the event rules
+    (README.md#how-meetings-are-matched-to-accounts): the member holds it."""
 
     member_id: str
     event_id: str
@@ -140,7 +141,7 @@ class MemberCopy:
 
 
 class DropReason(StrEnum):
-    """Why a member's copy of an event produces nothing (SPEC §2)."""
+    """Why a member's copy of an event produces nothing (README.md#how-meetings-are-matched-to-accounts)."""
 
     CANCELLED = "cancelled"
     ALL_DAY = "all_day"
@@ -221,7 +222,7 @@ class MeetingMatch:
         return frozenset(m.account_id for m in self.matches)
 
 
-# --- the interaction document (SPEC §3) -------------------------------------------------------
+# --- the interaction document (docs/reference.md#the-interaction-document) ---------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,7 +268,8 @@ class Interaction:
     type: str = INTERACTION_TYPE
 
     def contract_fields(self) -> dict[str, Any]:
-        """The SPEC §3 document (contract field names; times as `datetime`; without `id`)."""
+        """The interaction document (docs/reference.md#the-interaction-document; contract field names; times
+        as `datetime`; without `id`)."""
         return {
             "type": self.type,
             "accountId": self.account_id,

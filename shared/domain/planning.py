@@ -2,7 +2,7 @@
 
 A meeting's interactions are a pure function of the stored copies of the meeting (one per member
 who holds it) and the directory: every plan sets or removes copies, then recomputes the meeting
-from all its copies (SPEC §3):
+from all its copies (docs/reference.md#the-interaction-document):
 
 - one interaction per matched account;
 - its details come from the most recently updated copy (latest event `updated`; ties go to the
@@ -62,7 +62,7 @@ def plan_member_changes(
     write requires it to be absent and a concurrent creation surfaces as a WriteConflict).
     `event_keys` maps event ids to meeting keys for bare cancelled stubs. A drop removes the
     member's copy only when it is the same event; a copy stored with a start before
-    `window_start` is left alone (SPEC §2: ignored altogether).
+    `window_start` is left alone (ignored altogether, README.md#how-meetings-are-matched-to-accounts).
     """
     meetings: dict[str, StoredMeeting] = {}
     copies_by_key: dict[str, dict[str, MemberCopy]] = {}
@@ -117,7 +117,7 @@ def plan_member_reconcile(
     listing did not see again (copy generation < `generation`), then recompute those meetings.
 
     Copies that start before the backfill window are left alone (the listing does not return them;
-    SPEC §2: they are ignored altogether). `window_start` defaults to now - backfillDays.
+    they are ignored altogether). `window_start` defaults to now - backfillDays.
     """
     if window_start is None:
         window_start = now - timedelta(days=context.tenant.settings.backfill_days)
@@ -245,7 +245,7 @@ def compute_interactions(
     return tuple(interactions), tuple(unmatched[e] for e in sorted(unmatched))
 
 
-# --- the interaction document (SPEC §3) -------------------------------------------------------
+# --- the interaction document (docs/reference.md#the-interaction-document) ---------------------
 
 
 def build_interaction(

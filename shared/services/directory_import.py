@@ -1,4 +1,4 @@
-"""`calsync import`: upsert a tenant's directory from a JSON file (SPEC §7).
+"""`calsync import`: upsert a tenant's directory from a JSON file (README.md#command-line).
 
 The whole file is validated before anything is written (`shared.domain.directory_file`); one
 read checks the users that point at accounts outside the file: a user may point at an account

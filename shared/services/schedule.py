@@ -1,4 +1,4 @@
-"""The fan-out (SPEC §4): one sync job per connected, due member of every tenant.
+"""The fan-out (README.md#sync-semantics): one sync job per connected, due member of every tenant.
 
 `schedule_sync` pages through the due members (one cursor-paged collection-group query) and
 publishes while it pages; the publisher batches messages and waits until every publish is

@@ -1,4 +1,5 @@
-"""`calsync sync` and `calsync interactions` (SPEC §7) against the emulator and the stand-in."""
+"""`calsync sync` and `calsync interactions` (README.md#command-line) against the emulator and the
+stand-in."""
 
 from __future__ import annotations
 

@@ -45,7 +45,8 @@ def sample_members() -> list[dict[str, str]]:
 def point_env_at(
     monkeypatch: pytest.MonkeyPatch, standin: GoogleStandIn, extra: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """Set the SPEC §6 variables for the sandbox (emulator variables are set by the fixtures)."""
+    """Set the configuration variables (README.md#configuration) for the sandbox (emulator variables are set
+    by the fixtures)."""
     env = {
         "CALSYNC_OAUTH_CLIENT_ID": standin.client_id,
         "CALSYNC_OAUTH_CLIENT_SECRET": standin.client_secret,

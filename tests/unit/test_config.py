@@ -1,4 +1,5 @@
-"""SPEC §6: one place reads the environment and reports every problem at once."""
+"""The configuration (README.md#configuration): one place reads the environment and reports every problem at
+once."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""SPEC §2 email and domain rules: comparison, account-domain normalisation, parent domains
-bounded by the public suffix list, free-mail domains, internal domains."""
+"""The email and domain rules (README.md#how-meetings-are-matched-to-accounts): comparison, account-domain
+normalisation, parent domains bounded by the public suffix list, free-mail domains, internal domains."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""SPEC §2 event rules and §3 meetingKey/timeZone: one Google payload -> EventChange."""
+"""The event rules (README.md#how-meetings-are-matched-to-accounts) and meetingKey/timeZone
+(docs/reference.md#the-interaction-document): one Google payload -> EventChange."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Golden cases: real-shaped Google Calendar payloads -> the exact SPEC §3 interaction documents.
+"""Golden cases: real-shaped Google Calendar payloads -> the exact interaction documents
+(docs/reference.md#the-interaction-document).
 
 Each `golden/*.json` (except directory.json) holds one event as `events.list` returns it, the
 member whose calendar it is on, and what must come out: the EventChange kind and, for held

@@ -1,4 +1,5 @@
-"""SPEC §2 matching rules, one test per rule and per exception."""
+"""The matching rules (README.md#how-meetings-are-matched-to-accounts), one test per rule and per
+exception."""
 
 from __future__ import annotations
 

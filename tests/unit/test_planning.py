@@ -1,4 +1,5 @@
-"""SPEC §3 and §4 as the pure planner sees them: copies in, interactions and writes out."""
+"""The interaction document (docs/reference.md#the-interaction-document) and the sync rules
+(README.md#sync-semantics) as the pure planner sees them: copies in, interactions and writes out."""
 
 from __future__ import annotations
 

@@ -279,7 +279,8 @@ def meeting_from_document(meeting_key: str, data: Mapping[str, Any]) -> MeetingR
 
 
 def interaction_to_document(interaction: Interaction) -> dict[str, Any]:
-    """The interaction document of SPEC §3 (camelCase; times as timestamps; no `id`)."""
+    """The interaction document (docs/reference.md#the-interaction-document; camelCase; times as timestamps;
+    no `id`)."""
     return interaction.contract_fields()
 
 

@@ -42,8 +42,8 @@ class FirestoreDirectoryStore:
         return self._db.collection(TENANTS).document(tenant_id)
 
     def get_tenant(self, tenant_id: str) -> Tenant:
-        """Settings parsed with the defaults of SPEC §1 (a malformed value counts as absent).
-        Raises NotFound for an unknown tenant, TransientError."""
+        """Settings parsed with the defaults of README.md#data-in-firestore (a malformed value counts as
+        absent). Raises NotFound for an unknown tenant, TransientError."""
         with translated("reading a tenant"):
             snapshot = self._tenant(tenant_id).get()
         if not snapshot.exists:
