@@ -4,10 +4,11 @@ Each one is short: decode the request or event -> get dependencies from `shared.
 call one service -> map the outcome to an HTTP status or an acknowledgement. A returned value
 acknowledges; a raised exception answers 500 and makes Pub/Sub or Eventarc redeliver.
 
-Imported at module level: everything that loads no Google SDK (our services, domain and error
-modules, the standard library). The SDK clients are built on first use by `shared.bootstrap`,
-and the one adapter that needs protobuf at import time is imported by the only function using
-it, so every instance pays at cold start only for what its own function needs.
+Imported at module level: everything that loads no Google SDK (the services, the domain, errors
+and logging; pure Python, so a function pays some tens of milliseconds for the services of the
+others). The SDK clients are imported and built on first use by `shared.bootstrap`, and the one
+adapter that loads protobuf at import time is imported inside the one function that uses it.
+tests/unit/test_bundle.py checks that no Google client library loads at import time.
 """
 
 from __future__ import annotations
@@ -220,9 +221,8 @@ def directory_changed(cloud_event: CloudEvent) -> None:
     # Imported here: it loads protobuf and Google's event types (~0.2 s), which only this needs.
     from shared.adapters.firestore_events import directory_change_from_event
 
-    delivery = _Delivery(
-        get_logger(function="directory_changed", event_id=cloud_event.get("id")), _DIRECTORY_EVENT
-    )
+    log = get_logger(function="directory_changed", event_id=cloud_event.get("id"))
+    delivery = _Delivery(log, _DIRECTORY_EVENT)
     with delivery.acknowledge_or_redeliver():
         change = directory_change_from_event(cloud_event.get_attributes(), cloud_event.data)
         delivery.bind(tenant_id=change.tenant_id, document=f"{change.collection}/{change.document_id}")
