@@ -66,7 +66,8 @@ def _deployed_entry_points() -> set[str]:
     `functions` map of locals)."""
     options = hcl2.SerializationOptions(with_comments=False, explicit_blocks=False, strip_string_quotes=True)
     documents = [
-        hcl2.load(path.open(encoding="utf-8"), serialization_options=options) for path in INFRA.glob("*.tf")
+        hcl2.loads(path.read_text(encoding="utf-8"), serialization_options=options)
+        for path in sorted(INFRA.glob("*.tf"))
     ]
     functions_map: dict[str, Any] = {}
     for document in documents:
