@@ -1,7 +1,8 @@
-# ONE bundle for every function: functions/main.py (as main.py) + shared/ + requirements.txt,
-# zipped reproducibly by infra/bundle.py. The object is named by the zip's SHA-256, so the same
-# code is the same object (no redeploy), new code is a new object (a redeploy of every
-# function), and an older bundle can be redeployed by name (rollback, README, Deploy).
+# ONE bundle for every function: functions/main.py (as main.py) + shared/ without the local
+# tools (sandbox, CLI) + requirements.txt, zipped reproducibly by infra/bundle.py, which is the
+# one definition of what ships. The object is named by the zip's SHA-256, so the same code is
+# the same object (no redeploy), new code is a new object (a redeploy of every function), and an
+# older bundle can be redeployed by name (rollback, README, Deploy).
 
 locals {
   bundle_path   = var.bundle_path != "" ? var.bundle_path : "${path.module}/../.bundle/calsync-functions.zip"

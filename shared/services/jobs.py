@@ -4,12 +4,17 @@
 
 `decode_job` raises `InvalidInput` for anything else (bad JSON or UTF-8, unknown `v`, missing or
 non-string ids, unknown reason, oversize): such a message is acknowledged with an error log,
-since redelivering it cannot help.
+since redelivering it cannot help. `job_from_push_message` does the same for the message of a
+Pub/Sub push (its `data` is the job, base64-encoded), which `push_message` takes out of the event.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+from collections.abc import Mapping
+from typing import Any
 
 from shared.errors import InvalidInput
 from shared.services.ports import SyncJob
@@ -53,3 +58,23 @@ def decode_job(data: bytes | str) -> SyncJob:
     if reason not in REASONS:
         raise InvalidInput("sync job message has an unknown reason")
     return SyncJob(tenant_id=ids[0], member_id=ids[1], reason=reason)
+
+
+def push_message(event_data: Any) -> Mapping[str, Any]:
+    """The `message` of a Pub/Sub push envelope (`{"message": {...}, "subscription": ...}`), or
+    an empty mapping when the event carries none (decoding it then raises InvalidInput)."""
+    message = event_data.get("message") if isinstance(event_data, Mapping) else None
+    return message if isinstance(message, Mapping) else {}
+
+
+def job_from_push_message(message: Mapping[str, Any]) -> SyncJob:
+    """The job a Pub/Sub push message carries (base64 of the job's JSON in `data`).
+    Raises InvalidInput when `data` is missing, not base64, or not a valid job."""
+    data = message.get("data")
+    if not isinstance(data, str):
+        raise InvalidInput("Pub/Sub message has no data")
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("Pub/Sub message data is not base64") from None
+    return decode_job(raw)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
 
 from shared.errors import InvalidInput
-from shared.services.jobs import MAX_JOB_BYTES, decode_job, encode_job
+from shared.services.jobs import MAX_JOB_BYTES, decode_job, encode_job, job_from_push_message, push_message
 from shared.services.ports import SyncJob
 
 
@@ -58,3 +59,30 @@ def test_errors_do_not_echo_the_payload() -> None:
     with pytest.raises(InvalidInput) as caught:
         decode_job(b'{"v":1,"tenantId":"secret-looking-value/x","memberId":"m"}')
     assert "secret-looking-value" not in str(caught.value)
+
+
+def test_job_from_push_message_decodes_base64_data() -> None:
+    job = SyncJob("acme", "m-1", "manual")
+    envelope = {"message": {"data": base64.b64encode(encode_job(job)).decode(), "messageId": "7"}}
+    message = push_message(envelope)
+    assert message["messageId"] == "7"
+    assert job_from_push_message(message) == job
+
+
+@pytest.mark.parametrize("envelope", [None, b"raw", {}, {"message": None}, {"message": "text"}])
+def test_push_message_without_a_message_is_empty(envelope: object) -> None:
+    assert push_message(envelope) == {}
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        ({}, "has no data"),
+        ({"data": 12}, "has no data"),
+        ({"data": "not base64!"}, "not base64"),
+        ({"data": base64.b64encode(b"not json").decode()}, "not UTF-8 JSON"),
+    ],
+)
+def test_job_from_push_message_rejects_unreadable_messages(message: dict[str, object], reason: str) -> None:
+    with pytest.raises(InvalidInput, match=reason):
+        job_from_push_message(message)
