@@ -45,6 +45,7 @@ from shared.services.ports import (
     CALENDAR_SCOPE,
     Clock,
     JobPublisher,
+    JobReason,
     MemberStore,
     OAuthProvider,
     OAuthStateStore,
@@ -285,7 +286,7 @@ class ConnectService:
         if self._jobs is None:
             return False
         try:
-            self._jobs.publish([SyncJob(tenant_id, member_id, "connected")])
+            self._jobs.publish([SyncJob(tenant_id, member_id, JobReason.CONNECTED)])
         except TransientError as error:
             self._log.warning(
                 "first sync not queued; the scheduler will pick the member up",

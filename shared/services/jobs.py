@@ -17,10 +17,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.errors import InvalidInput
-from shared.services.ports import SyncJob
+from shared.services.ports import JobReason, SyncJob
 
 SCHEMA_VERSION = 1
-REASONS = frozenset({"scheduled", "connected", "continuation", "manual"})
 MAX_JOB_BYTES = 4096  # a job is two ids and a word; anything bigger is not ours
 MAX_ID_CHARS = 1500  # Firestore document ids are at most 1,500 bytes
 
@@ -28,7 +27,7 @@ MAX_ID_CHARS = 1500  # Firestore document ids are at most 1,500 bytes
 def encode_job(job: SyncJob) -> bytes:
     """The message data for one job (compact UTF-8 JSON)."""
     return json.dumps(
-        {"v": SCHEMA_VERSION, "tenantId": job.tenant_id, "memberId": job.member_id, "reason": job.reason},
+        {"v": SCHEMA_VERSION, "tenantId": job.tenant_id, "memberId": job.member_id, "reason": str(job.reason)},
         separators=(",", ":"),
         ensure_ascii=False,
     ).encode()
@@ -54,9 +53,10 @@ def decode_job(data: bytes | str) -> SyncJob:
         if not isinstance(value, str) or not value or "/" in value or len(value) > MAX_ID_CHARS:
             raise InvalidInput(f"sync job message has a missing or malformed {name}")
         ids.append(value)
-    reason = message.get("reason", "scheduled")
-    if reason not in REASONS:
-        raise InvalidInput("sync job message has an unknown reason")
+    try:
+        reason = JobReason(message.get("reason", JobReason.SCHEDULED))
+    except (ValueError, TypeError):  # TypeError: a list or an object
+        raise InvalidInput("sync job message has an unknown reason") from None
     return SyncJob(tenant_id=ids[0], member_id=ids[1], reason=reason)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
 from shared.domain.directory_file import DirectoryFile
@@ -249,13 +250,22 @@ class TokenVault(Protocol):
         ...
 
 
+class JobReason(StrEnum):
+    """Why a sync job was queued (carried in the message, logged by the worker)."""
+
+    SCHEDULED = "scheduled"  # the fan-out: the member is due
+    CONNECTED = "connected"  # the first sync after connecting
+    CONTINUATION = "continuation"  # a sync that spent its time budget goes on
+    MANUAL = "manual"  # an operator asked
+
+
 @dataclass(frozen=True)
 class SyncJob:
     """A sync job message: ids only, schema-versioned (see shared.services.jobs)."""
 
     tenant_id: str
     member_id: str
-    reason: str = "scheduled"  # scheduled | connected | continuation | manual
+    reason: JobReason = JobReason.SCHEDULED
 
 
 class JobPublisher(Protocol):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from shared.services.ports import JobPublisher, MemberStore, SyncJob
+from shared.services.ports import JobPublisher, JobReason, MemberStore, SyncJob
 
 # Members per query page. Large on purpose: the cost of a page is one streamed RunQuery; the
 # Firestore emulator re-sorts the whole collection group for every page, so small pages make a
@@ -29,6 +29,6 @@ def schedule_sync(
 
     def jobs() -> Iterator[SyncJob]:
         for tenant_id, member_id in members.due_members(now, page_size):
-            yield SyncJob(tenant_id=tenant_id, member_id=member_id, reason="scheduled")
+            yield SyncJob(tenant_id=tenant_id, member_id=member_id, reason=JobReason.SCHEDULED)
 
     return {"published": publisher.publish(jobs())}

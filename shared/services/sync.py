@@ -50,6 +50,7 @@ from shared.services.ports import (
     Clock,
     DirectoryStore,
     JobPublisher,
+    JobReason,
     MeetingStore,
     MemberStore,
     SyncJob,
@@ -301,7 +302,7 @@ class _MemberSync:
     def _continue_in_new_job(self) -> None:
         assert self.deps.publisher is not None
         self.release()
-        self.deps.publisher.publish([SyncJob(self.tenant_id, self.member.id, reason="continuation")])
+        self.deps.publisher.publish([SyncJob(self.tenant_id, self.member.id, reason=JobReason.CONTINUATION)])
         self.summary.outcome = "continued"
 
     def _complete(self, next_sync_token: str | None) -> None:
