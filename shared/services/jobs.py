@@ -27,7 +27,12 @@ MAX_ID_CHARS = 1500  # Firestore document ids are at most 1,500 bytes
 def encode_job(job: SyncJob) -> bytes:
     """The message data for one job (compact UTF-8 JSON)."""
     return json.dumps(
-        {"v": SCHEMA_VERSION, "tenantId": job.tenant_id, "memberId": job.member_id, "reason": str(job.reason)},
+        {
+            "v": SCHEMA_VERSION,
+            "tenantId": job.tenant_id,
+            "memberId": job.member_id,
+            "reason": job.reason.value,
+        },
         separators=(",", ":"),
         ensure_ascii=False,
     ).encode()
