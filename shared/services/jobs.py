@@ -31,7 +31,7 @@ def encode_job(job: SyncJob) -> bytes:
             "v": SCHEMA_VERSION,
             "tenantId": job.tenant_id,
             "memberId": job.member_id,
-            "reason": job.reason.value,
+            "reason": str(job.reason),
         },
         separators=(",", ":"),
         ensure_ascii=False,
