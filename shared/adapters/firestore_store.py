@@ -36,6 +36,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from shared.domain import directory_keys
 from shared.domain import emails as email_rules
+from shared.domain.calendar_state import CalendarUpdate
 from shared.domain.directory_file import DirectoryFile, settings_from_document
 from shared.domain.ids import meeting_id
 from shared.domain.models import (
@@ -73,6 +74,9 @@ IN_QUERY_LIMIT = 30  # Firestore: at most 30 values for `in` / `array-contains-a
 LOOKUP_CONCURRENCY = 8  # directory queries in flight at once (the client is thread-safe)
 GET_ALL_CHUNK = 300  # document references per BatchGetDocuments call
 WRITE_BATCH_LIMIT = 500  # writes per batch in directory imports (Firestore's batch limit)
+MAX_WRITES_PER_COMMIT = 500  # Firestore's documented limit (the emulator does not enforce it)
+MAX_COMMIT_BYTES = 8 * 1024 * 1024  # under the 10 MiB request limit, with room for encoding
+_BYTES_PER_PERSON = 200  # generous estimate of one attendee entry (email, name, flags) on the wire
 
 _TRANSIENT = (
     gexc.ServiceUnavailable,
@@ -202,11 +206,10 @@ def _member_from_snapshot(snapshot: Any) -> Member:
     )
 
 
-def _calendar_updates(changes: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(changes) - set(CALENDAR_FIELDS))
-    if unknown:
-        raise ValueError(f"not CalendarState fields: {', '.join(unknown)}")
-    return {f"calendar.{CALENDAR_FIELDS[k]}": _firestore_value(v) for k, v in changes.items()}
+def _calendar_updates(changes: CalendarUpdate) -> dict[str, Any]:
+    return {
+        f"calendar.{CALENDAR_FIELDS[k]}": _firestore_value(v) for k, v in changes.changed_fields().items()
+    }
 
 
 def _relative_path(document_name: str) -> str:
@@ -292,15 +295,14 @@ class FirestoreMemberStore:
         self,
         tenant_id: str,
         member_id: str,
-        changes: Mapping[str, Any],
+        changes: CalendarUpdate,
         *,
         lease_owner: str | None = None,
     ) -> None:
-        """Set fields of `members/{id}.calendar` (CalendarState field names, snake_case).
+        """Set the fields of `members/{id}.calendar` that `changes` sets.
         With `lease_owner`, only while that owner still holds the lease: the write carries a
         precondition on the document's update time as read, so a lease taken over (or any
-        concurrent change) in between raises TransientError. Raises NotFound, TransientError,
-        ValueError for unknown field names (a programming error)."""
+        concurrent change) in between raises TransientError. Raises NotFound, TransientError."""
         updates = _calendar_updates(changes)
         if not updates:
             return
@@ -977,6 +979,19 @@ class FirestoreMeetingStore:
                 last = documents[-1]
             if len(documents) < page_size:
                 return
+
+    @staticmethod
+    def fits_in_one_commit(plan: Plan) -> bool:
+        """Whether a plan stays within Firestore's limits for one atomic commit (writes, and bytes
+        estimated from the attendees it carries)."""
+        writes = len(plan.meeting_writes) + len(plan.interaction_upserts) + len(plan.interaction_deletes)
+        if writes > MAX_WRITES_PER_COMMIT:
+            return False
+        people = sum(len(i.participants) + len(i.attendees) for i in plan.interaction_upserts)
+        for write in plan.meeting_writes:
+            if write.record is not None:
+                people += sum(len(c.attendees) for c in write.record.copies.values())
+        return people * _BYTES_PER_PERSON <= MAX_COMMIT_BYTES
 
     def apply(self, tenant_id: str, plan: Plan) -> None:
         """Write a plan in ONE atomic batch: meeting creates (fail if the meeting exists),

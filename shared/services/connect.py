@@ -34,12 +34,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
-from shared.domain import links
+from shared.domain import calendar_state, links
 from shared.domain.links import LinkClaims, LinkPurpose
-from shared.domain.models import ConnectionStatus, Member
-from shared.errors import ConfigError, InvalidInput, NotFound, TransientError
+from shared.domain.models import Member
+from shared.errors import ConfigError, InvalidInput, TokenMissing, TransientError
 from shared.logs import get_logger
 from shared.services.ports import Clock, JobPublisher, MemberStore, SyncJob, TokenVault
 
@@ -54,13 +54,6 @@ SCOPE_MISSING_MESSAGE = (
     "Calendar access was not granted (the calendar permission was unticked on Google's consent "
     "screen): calendar not connected; open the connect link again and allow calendar access"
 )
-# Cursor fields that belong to one Google account's calendar: reset when the account changes.
-_CURSOR_RESET: dict[str, Any] = {
-    "sync_token": None,
-    "page_token": None,
-    "listing_full": False,
-    "listing_time_min": None,
-}
 
 
 # --- ports of this use case ---------------------------------------------------------------------
@@ -163,22 +156,6 @@ def pkce_verifier(key: str, state: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def connected_changes(member: Member, google_email: str | None, now: datetime) -> dict[str, Any]:
-    """The `calendar` fields of a fresh connection. The sync cursor is kept only when the
-    Google account is known to be the same one it was built from."""
-    changes: dict[str, Any] = {
-        "status": ConnectionStatus.CONNECTED,
-        "google_email": google_email,
-        "connected_at": now,
-        "last_error": None,
-        "consecutive_failures": 0,
-        "next_sync_at": now,
-    }
-    if google_email is None or member.calendar.google_email != google_email:
-        changes.update(_CURSOR_RESET)
-    return changes
-
-
 # --- the service --------------------------------------------------------------------------------
 
 
@@ -270,7 +247,7 @@ class ConnectService:
                 if reason == "access_denied"
                 else f"Google reported {reason}: calendar not connected"
             )
-            self._members.update_calendar(tenant_id, member_id, {"last_error": message})
+            self._members.update_calendar(tenant_id, member_id, calendar_state.consent_not_given(message))
             log.warning("oauth consent not given", error=reason)
             return CallbackOutcome(CallbackResult.DENIED, tenant_id, member_id)
 
@@ -281,13 +258,17 @@ class ConnectService:
         grant = self._oauth.exchange_code(code, pkce_verifier(self._key(), state))
         self._consume(state, pending)
         if CALENDAR_SCOPE not in grant.granted_scopes:
-            self._members.update_calendar(tenant_id, member_id, {"last_error": SCOPE_MISSING_MESSAGE})
+            self._members.update_calendar(
+                tenant_id, member_id, calendar_state.consent_not_given(SCOPE_MISSING_MESSAGE)
+            )
             log.warning("oauth consent without calendar scope")
             return CallbackOutcome(CallbackResult.SCOPE_MISSING, tenant_id, member_id, grant.email)
 
         self._vault.store(tenant_id, member_id, grant.refresh_token)
         now = self._clock.now()
-        self._members.update_calendar(tenant_id, member_id, connected_changes(member, grant.email, now))
+        self._members.update_calendar(
+            tenant_id, member_id, calendar_state.connected(member.calendar, grant.email, now=now)
+        )
         queued = self._queue_first_sync(tenant_id, member_id)
         account_changed = member.calendar.google_email != grant.email
         log.info("member connected", account_changed=account_changed, first_sync_queued=queued)
@@ -349,21 +330,12 @@ class ConnectService:
         self._members.get_member(tenant_id, member_id)
         try:
             token: str | None = self._vault.read(tenant_id, member_id)
-        except NotFound:
+        except TokenMissing:  # never connected, or a disconnect that stopped half-way
             token = None
         if token:
             self._oauth.revoke(token)
         self._vault.destroy(tenant_id, member_id)
-        self._members.update_calendar(
-            tenant_id,
-            member_id,
-            {
-                "status": ConnectionStatus.DISCONNECTED,
-                "last_error": None,
-                "consecutive_failures": 0,
-                "next_sync_at": None,
-            },
-        )
+        self._members.update_calendar(tenant_id, member_id, calendar_state.disconnected())
         self._log.info("member disconnected", tenant_id=tenant_id, member_id=member_id, revoked=bool(token))
 
     def set_token(self, tenant_id: str, member_id: str, refresh_token: str) -> bool:
@@ -375,9 +347,8 @@ class ConnectService:
             raise InvalidInput("the refresh token must be one non-empty line without spaces")
         member = self._members.get_member(tenant_id, member_id)
         self._vault.store(tenant_id, member_id, token)
-        self._members.update_calendar(
-            tenant_id, member_id, connected_changes(member, None, self._clock.now())
-        )
+        update = calendar_state.connected(member.calendar, None, now=self._clock.now())
+        self._members.update_calendar(tenant_id, member_id, update)
         queued = self._queue_first_sync(tenant_id, member_id)
         self._log.info(
             "refresh token set", tenant_id=tenant_id, member_id=member_id, first_sync_queued=queued

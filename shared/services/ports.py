@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from shared.domain.calendar_state import CalendarUpdate
 from shared.domain.models import (
     DirectorySnapshot,
     Member,
@@ -62,11 +63,11 @@ class MemberStore(Protocol):
         self,
         tenant_id: str,
         member_id: str,
-        changes: Mapping[str, Any],
+        changes: CalendarUpdate,
         *,
         lease_owner: str | None = None,
     ) -> None:
-        """Set fields of `members/{id}.calendar` (CalendarState field names, snake_case).
+        """Set the fields of `members/{id}.calendar` that `changes` sets (and no other).
         With `lease_owner`, only while that owner still holds the lease (else raises
         TransientError: someone else took over). Raises NotFound, TransientError."""
         ...
@@ -101,6 +102,11 @@ class MeetingStore(Protocol):
         changed since it was read (re-read and re-plan), TransientError."""
         ...
 
+    def fits_in_one_commit(self, plan: Plan) -> bool:
+        """Whether `apply` can write this plan in one atomic commit (the database's limits on
+        writes and bytes per commit). Pure: raises nothing."""
+        ...
+
 
 @dataclass(frozen=True)
 class EventPage:
@@ -132,7 +138,8 @@ class TokenVault(Protocol):
     """Refresh tokens in Secret Manager, one secret per member."""
 
     def read(self, tenant_id: str, member_id: str) -> str:
-        """The latest enabled version. Raises NotFound, TransientError."""
+        """The latest enabled version. Raises TokenMissing (no secret or no enabled version),
+        TransientError."""
         ...
 
     def store(self, tenant_id: str, member_id: str, refresh_token: str) -> None:

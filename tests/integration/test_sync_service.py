@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 
 from shared import bootstrap
+from shared.adapters.firestore_store import MAX_WRITES_PER_COMMIT
+from shared.domain.calendar_state import CalendarUpdate, failure_backoff
 from shared.domain.models import ConnectionStatus
 from shared.errors import TransientError
 from shared.sandbox.google_standin import GoogleStandIn
 from shared.services.ports import SyncJob
-from shared.services.sync import SyncDeps, SyncSettings, failure_backoff, sync_member
+from shared.services.sync import SyncDeps, SyncSettings, sync_member
 from tests.support import sandbox
 from tests.support.sandbox import TENANT, FixedClock
 
@@ -273,7 +275,7 @@ def test_a_worker_killed_between_a_page_write_and_the_cursor_save_is_finished_by
             return getattr(self.inner, name)
 
         def update_calendar(self, tenant_id: str, member_id: str, changes: Any, **kw: Any) -> None:
-            if changes.get("page_token"):
+            if changes.changed_fields().get("page_token"):
                 raise SystemExit("worker killed")  # not an Exception: nothing may catch it
             self.inner.update_calendar(tenant_id, member_id, changes, **kw)
 
@@ -305,7 +307,7 @@ def _small_pages(source: Any, page_size: int) -> Any:
 def test_the_first_sync_fills_in_the_google_email_a_set_token_left_empty(
     deps: SyncDeps, standin: GoogleStandIn
 ) -> None:
-    bootstrap.member_store().update_calendar(TENANT, "m-ben", {"google_email": None})
+    bootstrap.member_store().update_calendar(TENANT, "m-ben", CalendarUpdate(google_email=None))
     sync_member(deps, TENANT, "m-ben")
     assert (
         bootstrap.member_store().get_member(TENANT, "m-ben").calendar.google_email == "ben@northwind-cs.com"
@@ -315,8 +317,6 @@ def test_the_first_sync_fills_in_the_google_email_a_set_token_left_empty(
 def test_a_chunk_whose_plan_exceeds_firestore_commit_limits_is_split(
     deps: SyncDeps, standin: GoogleStandIn
 ) -> None:
-    from shared.services.sync import MAX_WRITES_PER_COMMIT
-
     calendar = calendar_of(standin, "m-anna")
     calendar.clear()
     calendar.load_events(
