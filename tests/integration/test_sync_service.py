@@ -13,7 +13,7 @@ from shared import bootstrap
 from shared.adapters.firestore_store import MAX_WRITES_PER_COMMIT
 from shared.domain.calendar_state import CalendarUpdate, failure_backoff
 from shared.domain.models import ConnectionStatus
-from shared.errors import TransientError
+from shared.errors import NotFound, TransientError
 from shared.sandbox.google_standin import GoogleStandIn
 from shared.services.ports import SyncJob
 from shared.services.sync import SyncDeps, SyncSettings, sync_member
@@ -211,6 +211,34 @@ def test_revoked_consent_marks_the_member_needs_reauth_and_acknowledges(
     assert token not in state.last_error
     due = {m for _, m in bootstrap.member_store().due_members(sandbox.ANCHOR.replace(year=2030), 100)}
     assert "m-chloe" not in due
+
+
+def test_a_member_without_a_stored_refresh_token_needs_reauth_and_acknowledges(deps: SyncDeps) -> None:
+    bootstrap.token_vault().destroy(TENANT, "m-ben")
+    summary = sync_member(deps, TENANT, "m-ben")
+    assert summary.outcome == "needs_reauth"
+    assert summary.error == "no stored refresh token: reconnect the calendar"
+    state = bootstrap.member_store().get_member(TENANT, "m-ben").calendar
+    assert state.status == ConnectionStatus.NEEDS_REAUTH
+    assert state.last_error == "no stored refresh token: reconnect the calendar"
+    assert state.lease_owner is None
+
+
+def test_a_tenant_deleted_mid_sync_is_not_found_even_when_its_id_mentions_a_token(
+    deps: SyncDeps, standin: GoogleStandIn
+) -> None:
+    # The member's document and secret exist, its tenant's document does not: the sync must
+    # report the unknown tenant (acknowledged as unknown), not mark the member needs_reauth.
+    tenant, member_id, email = "token-co", "m-token", "tokyo@token-co.example"
+    members = bootstrap.firestore_client().collection("tenants").document(tenant).collection("members")
+    members.document(member_id).set({"email": email, "name": "Tokyo"})
+    sandbox.connect(standin, member_id, email, tenant=tenant)
+    with pytest.raises(NotFound, match="unknown tenant 'token-co'"):
+        sync_member(deps, tenant, member_id)
+    state = bootstrap.member_store().get_member(tenant, member_id).calendar
+    assert state.status == ConnectionStatus.CONNECTED
+    assert state.last_error is None
+    assert state.lease_owner is None
 
 
 def test_a_lease_held_by_a_live_worker_makes_a_duplicate_delivery_back_off(
