@@ -36,7 +36,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from shared.domain import calendar_state, links
+from shared.domain import links
+from shared.domain.calendar_state import connected, consent_not_given, disconnected
 from shared.domain.links import LinkClaims, LinkPurpose
 from shared.domain.models import Member
 from shared.errors import ConfigError, InvalidInput, TokenMissing, TransientError
@@ -247,7 +248,7 @@ class ConnectService:
                 if reason == "access_denied"
                 else f"Google reported {reason}: calendar not connected"
             )
-            self._members.update_calendar(tenant_id, member_id, calendar_state.consent_not_given(message))
+            self._members.update_calendar(tenant_id, member_id, consent_not_given(message))
             log.warning("oauth consent not given", error=reason)
             return CallbackOutcome(CallbackResult.DENIED, tenant_id, member_id)
 
@@ -258,17 +259,13 @@ class ConnectService:
         grant = self._oauth.exchange_code(code, pkce_verifier(self._key(), state))
         self._consume(state, pending)
         if CALENDAR_SCOPE not in grant.granted_scopes:
-            self._members.update_calendar(
-                tenant_id, member_id, calendar_state.consent_not_given(SCOPE_MISSING_MESSAGE)
-            )
+            self._members.update_calendar(tenant_id, member_id, consent_not_given(SCOPE_MISSING_MESSAGE))
             log.warning("oauth consent without calendar scope")
             return CallbackOutcome(CallbackResult.SCOPE_MISSING, tenant_id, member_id, grant.email)
 
         self._vault.store(tenant_id, member_id, grant.refresh_token)
-        now = self._clock.now()
-        self._members.update_calendar(
-            tenant_id, member_id, calendar_state.connected(member.calendar, grant.email, now=now)
-        )
+        connection = connected(member.calendar, grant.email, now=self._clock.now())
+        self._members.update_calendar(tenant_id, member_id, connection)
         queued = self._queue_first_sync(tenant_id, member_id)
         account_changed = member.calendar.google_email != grant.email
         log.info("member connected", account_changed=account_changed, first_sync_queued=queued)
@@ -335,7 +332,7 @@ class ConnectService:
         if token:
             self._oauth.revoke(token)
         self._vault.destroy(tenant_id, member_id)
-        self._members.update_calendar(tenant_id, member_id, calendar_state.disconnected())
+        self._members.update_calendar(tenant_id, member_id, disconnected())
         self._log.info("member disconnected", tenant_id=tenant_id, member_id=member_id, revoked=bool(token))
 
     def set_token(self, tenant_id: str, member_id: str, refresh_token: str) -> bool:
@@ -347,8 +344,8 @@ class ConnectService:
             raise InvalidInput("the refresh token must be one non-empty line without spaces")
         member = self._members.get_member(tenant_id, member_id)
         self._vault.store(tenant_id, member_id, token)
-        update = calendar_state.connected(member.calendar, None, now=self._clock.now())
-        self._members.update_calendar(tenant_id, member_id, update)
+        connection = connected(member.calendar, None, now=self._clock.now())
+        self._members.update_calendar(tenant_id, member_id, connection)
         queued = self._queue_first_sync(tenant_id, member_id)
         self._log.info(
             "refresh token set", tenant_id=tenant_id, member_id=member_id, first_sync_queued=queued

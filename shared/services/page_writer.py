@@ -59,14 +59,14 @@ class PageWriter:
         # every copy written since, the only meetings the member can hold.
         self._first_listing_meeting_keys: dict[str, str] | None = None
 
-    def tenant(self) -> Tenant:
+    def _tenant(self) -> Tenant:
         """Raises NotFound for an unknown tenant, TransientError."""
         return self._directory.tenant()
 
     def window_start(self) -> datetime:
         """Events starting before this are outside the backfill window (read once per sync)."""
         if self._window_start is None:
-            days = self.tenant().settings.backfill_days
+            days = self._tenant().settings.backfill_days
             self._window_start = self._deps.clock.now() - timedelta(days=days)
         return self._window_start
 
@@ -114,7 +114,7 @@ class PageWriter:
             member_id=member.id,
             member_email=member.email,
             calendar_time_zone=calendar_time_zone,
-            settings=self.tenant().settings,
+            settings=self._tenant().settings,
             window_start=self.window_start(),
             generation=self._calendar.state.generation,
         )

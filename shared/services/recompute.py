@@ -100,31 +100,25 @@ def read_plan_apply(
     the same way on its own. Work that concerns no meeting reads nothing.
     Raises TransientError(`gave_up`) when the meetings kept changing, and whatever the ports and
     callbacks raise."""
-    keys = keys_of(work)
-    if not keys:
-        return
-    for _ in range(retries + 1):
-        stored = meetings.read_meetings(tenant_id, keys)
-        plan = decide(work, stored)
-        if len(work) > 1 and not meetings.fits_in_one_commit(plan):
-            middle = len(work) // 2
-            for half in (work[:middle], work[middle:]):
-                read_plan_apply(
-                    meetings,
-                    tenant_id,
-                    half,
-                    keys_of=keys_of,
-                    decide=decide,
-                    apply=apply,
-                    retries=retries,
-                    on_conflict=on_conflict,
-                    gave_up=gave_up,
-                )
+
+    def recompute(part: Sequence[T]) -> None:
+        keys = keys_of(part)
+        if not keys:
             return
-        try:
-            apply(stored, plan)
-        except WriteConflict:
-            on_conflict()
-            continue
-        return
-    raise TransientError(gave_up)
+        for _ in range(retries + 1):
+            stored = meetings.read_meetings(tenant_id, keys)
+            plan = decide(part, stored)
+            if len(part) > 1 and not meetings.fits_in_one_commit(plan):
+                middle = len(part) // 2
+                recompute(part[:middle])
+                recompute(part[middle:])
+                return
+            try:
+                apply(stored, plan)
+            except WriteConflict:
+                on_conflict()
+                continue
+            return
+        raise TransientError(gave_up)
+
+    recompute(work)

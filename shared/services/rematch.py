@@ -85,9 +85,12 @@ class RematchSettings:
 
 
 class InteractionChangeKind(StrEnum):
+    """What a re-match did to one interaction. Moved: the meeting now goes to another account;
+    updated: same account, different content (a domain match became a direct match, a name)."""
+
     ADDED = "added"
-    MOVED = "moved"  # the meeting now goes to another account
-    UPDATED = "updated"  # same account, different content: a domain match became a direct one, a name
+    MOVED = "moved"
+    UPDATED = "updated"
     REMOVED = "removed"
 
 
