@@ -60,6 +60,31 @@ def test_applying_an_update_sets_its_fields_and_keeps_the_others() -> None:
     assert state == dataclasses.replace(SYNCING, sync_token=None, generation=9)
 
 
+def test_applying_an_update_of_any_one_field_sets_exactly_that_field() -> None:
+    other = CalendarState(
+        status=ConnectionStatus.ERROR,
+        google_email="other@gmail.com",
+        connected_at=NOW,
+        last_sync_at=NOW,
+        last_success_at=NOW,
+        last_error=None,
+        consecutive_failures=0,
+        next_sync_at=None,
+        sync_token=None,
+        page_token=None,
+        listing_full=True,
+        listing_time_min=WINDOW_START,
+        generation=1,
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+    for f in dataclasses.fields(CalendarState):
+        value = getattr(other, f.name)
+        assert value != getattr(SYNCING, f.name), f.name
+        state = CalendarUpdate(**{f.name: value}).apply_to(SYNCING)
+        assert state == dataclasses.replace(SYNCING, **{f.name: value}), f.name
+
+
 def test_a_full_listing_drops_the_cursor_moves_the_generation_on_and_renews_the_lease() -> None:
     update = calendar_state.full_listing_started(
         SYNCING, window_start=WINDOW_START, lease_expires_at=LEASE_UNTIL
