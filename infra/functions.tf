@@ -257,7 +257,7 @@ resource "google_cloudfunctions2_function" "fn" {
 
 # Only the three OAuth endpoints are public; each verifies its signed link or state itself.
 resource "google_cloud_run_v2_service_iam_member" "public_invoker" {
-  # checkov:skip=CKV_GCP_102: the OAuth endpoints are opened from members' browsers and Google's redirect; each checks an HMAC-signed link or single-use state itself (SPEC §5).
+  # checkov:skip=CKV_GCP_102: the OAuth endpoints are opened from members' browsers and Google's redirect; each checks an HMAC-signed link or single-use state itself (docs/reference.md#connecting-a-calendar).
   for_each = toset([for k, f in local.functions : k if f.public])
 
   project  = var.project_id

@@ -14,7 +14,7 @@
 # same project as internal traffic, so the worker and schedule_sync can be internal-only.
 
 locals {
-  sync_topic_name   = "calsync-sync-jobs" # CALSYNC_SYNC_TOPIC (SPEC §6 default)
+  sync_topic_name   = "calsync-sync-jobs" # the default of CALSYNC_SYNC_TOPIC (README.md#configuration)
   pubsub_agent      = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
   worker_uri        = google_cloudfunctions2_function.fn["sync_worker"].service_config[0].uri
   worker_push_route = "/projects/${var.project_id}/topics/${local.sync_topic_name}"

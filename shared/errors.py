@@ -6,7 +6,8 @@
 |                      |                                               | job so Pub/Sub redelivers it      |
 | `ReauthRequired`     | `invalid_grant`: consent revoked or expired   | member -> `needs_reauth`, ack     |
 | `CursorExpired`      | Calendar 410 `fullSyncRequired`               | full resync of that member now    |
-| `NotFound`           | unknown tenant / member / secret              | ack with an error log             |
+| `TokenMissing`       | no refresh token stored for the member        | member -> `needs_reauth`, ack     |
+| `NotFound`           | unknown tenant / member                       | ack with an error log             |
 | `InvalidInput`       | malformed message, request or file            | ack / 4xx / non-zero exit         |
 | `ConfigError`        | missing or malformed environment              | fail loudly at start              |
 
@@ -36,8 +37,12 @@ class ReauthRequired(PermanentError):
     """The member's Google consent is revoked or expired (`invalid_grant`)."""
 
 
+class TokenMissing(PermanentError):
+    """No refresh token is stored for the member (never connected, or disconnected meanwhile)."""
+
+
 class NotFound(PermanentError):
-    """A tenant, member, or secret that the request names does not exist."""
+    """A tenant or member that the request names does not exist."""
 
 
 class InvalidInput(PermanentError):

@@ -5,8 +5,9 @@ labelled `calsync-tenant` / `calsync-member`. Storing adds a version (creating t
 does not exist yet, tolerating a concurrent create) and then destroys every older version, so at
 most one version is ever ENABLED. Destroying destroys every version and deletes the secret.
 
-Errors: 404 -> NotFound (reading only; elsewhere missing is success), 429/5xx/timeouts/network ->
-TransientError, anything else -> PermanentError. Payloads never appear in messages.
+Errors: no secret or no enabled version -> TokenMissing (reading only; elsewhere missing is
+success), 429/5xx/timeouts/network -> TransientError, anything else -> PermanentError. Payloads
+never appear in messages.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import logging
 import re
 from typing import Any
 
-from shared.errors import NotFound, PermanentError, TransientError
+from shared.errors import PermanentError, TokenMissing, TransientError
 
 SECRET_PREFIX = "calsync-rt-"  # noqa: S105 - a name prefix, not a secret
 _TIMEOUT_S = 30.0
@@ -51,12 +52,12 @@ class SecretManagerTokenVault:
         return f"projects/{self._project}/secrets/{secret_id(tenant_id, member_id)}"
 
     def read(self, tenant_id: str, member_id: str) -> str:
-        """The newest ENABLED version's token. Raises NotFound (no secret or no enabled version),
+        """The newest ENABLED version's token. Raises TokenMissing (no secret or no enabled version),
         TransientError, PermanentError."""
         from google.api_core import exceptions
 
         secret = self._secret_name(tenant_id, member_id)
-        missing = NotFound(f"no refresh token stored for member {member_id!r} of tenant {tenant_id!r}")
+        missing = TokenMissing(f"no refresh token stored for member {member_id!r} of tenant {tenant_id!r}")
         try:
             try:
                 response = self._client.access_secret_version(

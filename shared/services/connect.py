@@ -1,5 +1,5 @@
-"""Connecting and disconnecting calendars (SPEC §5): signed links, the OAuth consent, the
-callback, disconnect and `set-token`.
+"""Connecting and disconnecting calendars (docs/reference.md#connecting-a-calendar): signed links, the OAuth
+consent, the callback, disconnect and `set-token`.
 
 Use cases, each reading through ports and deciding in plain code:
 
@@ -32,14 +32,14 @@ import hmac
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
-from typing import Any
 
 from shared.domain import links
+from shared.domain.calendar_state import connected, consent_not_given, disconnected
 from shared.domain.links import LinkClaims, LinkPurpose
-from shared.domain.models import ConnectionStatus, Member
-from shared.errors import ConfigError, InvalidInput, NotFound, TransientError
+from shared.domain.models import Member
+from shared.errors import ConfigError, InvalidInput, TokenMissing, TransientError
 from shared.logs import get_logger
 from shared.services.ports import (
     CALENDAR_SCOPE,
@@ -64,13 +64,6 @@ SCOPE_MISSING_MESSAGE = (
     "Calendar access was not granted (the calendar permission was unticked on Google's consent "
     "screen): calendar not connected; open the connect link again and allow calendar access"
 )
-# Cursor fields that belong to one Google account's calendar: reset when the account changes.
-_CURSOR_RESET: dict[str, Any] = {
-    "sync_token": None,
-    "page_token": None,
-    "listing_full": False,
-    "listing_time_min": None,
-}
 
 
 # --- outcomes and errors ------------------------------------------------------------------------
@@ -118,22 +111,6 @@ def pkce_verifier(key: str, state: str) -> str:
     message = f"calsync-pkce-v1\x1f{state}".encode()
     digest = hmac.new(key.encode(), message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
-def connected_changes(member: Member, google_email: str | None, now: datetime) -> dict[str, Any]:
-    """The `calendar` fields of a fresh connection. The sync cursor is kept only when the
-    Google account is known to be the same one it was built from."""
-    changes: dict[str, Any] = {
-        "status": ConnectionStatus.CONNECTED,
-        "google_email": google_email,
-        "connected_at": now,
-        "last_error": None,
-        "consecutive_failures": 0,
-        "next_sync_at": now,
-    }
-    if google_email is None or member.calendar.google_email != google_email:
-        changes.update(_CURSOR_RESET)
-    return changes
 
 
 # --- the service --------------------------------------------------------------------------------
@@ -227,7 +204,7 @@ class ConnectService:
                 if reason == "access_denied"
                 else f"Google reported {reason}: calendar not connected"
             )
-            self._members.update_calendar(tenant_id, member_id, {"last_error": message})
+            self._members.update_calendar(tenant_id, member_id, consent_not_given(message))
             log.warning("oauth consent not given", error=reason)
             return CallbackOutcome(CallbackResult.DENIED, tenant_id, member_id)
 
@@ -238,13 +215,13 @@ class ConnectService:
         grant = self._oauth.exchange_code(code, pkce_verifier(self._key(), state))
         self._consume(state, pending)
         if CALENDAR_SCOPE not in grant.granted_scopes:
-            self._members.update_calendar(tenant_id, member_id, {"last_error": SCOPE_MISSING_MESSAGE})
+            self._members.update_calendar(tenant_id, member_id, consent_not_given(SCOPE_MISSING_MESSAGE))
             log.warning("oauth consent without calendar scope")
             return CallbackOutcome(CallbackResult.SCOPE_MISSING, tenant_id, member_id, grant.email)
 
         self._vault.store(tenant_id, member_id, grant.refresh_token)
-        now = self._clock.now()
-        self._members.update_calendar(tenant_id, member_id, connected_changes(member, grant.email, now))
+        connection = connected(member.calendar, grant.email, now=self._clock.now())
+        self._members.update_calendar(tenant_id, member_id, connection)
         queued = self._queue_first_sync(tenant_id, member_id)
         account_changed = member.calendar.google_email != grant.email
         log.info("member connected", account_changed=account_changed, first_sync_queued=queued)
@@ -306,21 +283,12 @@ class ConnectService:
         self._members.get_member(tenant_id, member_id)
         try:
             token: str | None = self._vault.read(tenant_id, member_id)
-        except NotFound:
+        except TokenMissing:  # never connected, or a disconnect that stopped half-way
             token = None
         if token:
             self._oauth.revoke(token)
         self._vault.destroy(tenant_id, member_id)
-        self._members.update_calendar(
-            tenant_id,
-            member_id,
-            {
-                "status": ConnectionStatus.DISCONNECTED,
-                "last_error": None,
-                "consecutive_failures": 0,
-                "next_sync_at": None,
-            },
-        )
+        self._members.update_calendar(tenant_id, member_id, disconnected())
         self._log.info("member disconnected", tenant_id=tenant_id, member_id=member_id, revoked=bool(token))
 
     def set_token(self, tenant_id: str, member_id: str, refresh_token: str) -> bool:
@@ -332,9 +300,8 @@ class ConnectService:
             raise InvalidInput("the refresh token must be one non-empty line without spaces")
         member = self._members.get_member(tenant_id, member_id)
         self._vault.store(tenant_id, member_id, token)
-        self._members.update_calendar(
-            tenant_id, member_id, connected_changes(member, None, self._clock.now())
-        )
+        connection = connected(member.calendar, None, now=self._clock.now())
+        self._members.update_calendar(tenant_id, member_id, connection)
         queued = self._queue_first_sync(tenant_id, member_id)
         self._log.info(
             "refresh token set", tenant_id=tenant_id, member_id=member_id, first_sync_queued=queued

@@ -25,6 +25,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from shared.domain.calendar_state import CalendarUpdate
 from shared.domain.directory_file import DirectoryFile
 from shared.domain.directory_keys import Collection
 from shared.domain.models import (
@@ -80,11 +81,11 @@ class MemberStore(Protocol):
         self,
         tenant_id: str,
         member_id: str,
-        changes: Mapping[str, Any],
+        changes: CalendarUpdate,
         *,
         lease_owner: str | None = None,
     ) -> None:
-        """Set fields of `members/{id}.calendar` (CalendarState field names, snake_case).
+        """Set the fields of `members/{id}.calendar` that `changes` sets (and no other).
         With `lease_owner`, only while that owner still holds the lease (else raises
         TransientError: someone else took over). Raises NotFound, TransientError."""
         ...
@@ -126,6 +127,11 @@ class MeetingStore(Protocol):
     def apply(self, tenant_id: str, plan: Plan) -> None:
         """Write a plan atomically: all of it or nothing. Raises WriteConflict when a meeting
         changed since it was read (re-read and re-plan), TransientError."""
+        ...
+
+    def fits_in_one_commit(self, plan: Plan) -> bool:
+        """Whether `apply` can write this plan in one atomic commit (the database's limits on
+        writes and bytes per commit). Pure: raises nothing."""
         ...
 
 
@@ -237,7 +243,8 @@ class TokenVault(Protocol):
     """Refresh tokens in Secret Manager, one secret per member."""
 
     def read(self, tenant_id: str, member_id: str) -> str:
-        """The latest enabled version. Raises NotFound, TransientError."""
+        """The latest enabled version. Raises TokenMissing (no secret or no enabled version),
+        TransientError."""
         ...
 
     def store(self, tenant_id: str, member_id: str, refresh_token: str) -> None:

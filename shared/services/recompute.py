@@ -1,16 +1,17 @@
 """Recomputing stored meetings: the step the sync and the re-match share.
 
     read the meetings -> look up exactly the directory entries they need -> plan (pure) ->
-    apply atomically; if a meeting changed meanwhile (WriteConflict), read again and re-plan.
+    apply atomically; if a meeting changed meanwhile (WriteConflict), read again and re-plan;
+    if the plan is too large for one commit of the store, split the work in halves.
 
 `DirectoryCache` looks the directory up in batches, once per key for the life of one job (a sync
-job, a re-match run); `read_plan_apply` is the optimistic-concurrency loop around one chunk.
+job, a re-match run); `read_plan_apply` is the optimistic-concurrency loop around one chunk of work.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
-from typing import Any
+from collections.abc import Callable, Collection, Iterable, Sequence
+from typing import Any, TypeVar
 
 from shared.domain import matching
 from shared.domain.models import DirectorySnapshot, MemberCopy, Plan, StoredMeeting, Tenant
@@ -67,39 +68,57 @@ class DirectoryCache:
         return matching.MatchingContext(tenant=tenant, member_emails=self.member_emails(), directory=snapshot)
 
 
-def copies_of(stored: Iterable[StoredMeeting]) -> list[MemberCopy]:
-    """Every member copy of these stored meetings (what their matching needs looked up)."""
+def copies_in_meetings(stored: Iterable[StoredMeeting]) -> list[MemberCopy]:
+    """Every member copy these stored meetings hold (what their matching needs looked up)."""
     return [copy for meeting in stored for copy in meeting.record.copies.values()]
+
+
+T = TypeVar("T")
+# The meeting keys a part of the work concerns, and the plan for that part given those meetings.
+KeysOf = Callable[[Sequence[T]], Collection[str]]
+Decide = Callable[[Sequence[T], dict[str, StoredMeeting]], Plan]
 
 
 def read_plan_apply(
     meetings: MeetingStore,
     tenant_id: str,
-    keys: Collection[str],
-    decide: Callable[[dict[str, StoredMeeting]], Plan | None],
-    apply: Callable[[dict[str, StoredMeeting], Plan], None],
+    work: Sequence[T],
     *,
+    keys_of: KeysOf[T],
+    decide: Decide[T],
+    apply: Callable[[dict[str, StoredMeeting], Plan], None],
     retries: int,
     on_conflict: Callable[[], None],
     gave_up: str,
-) -> bool:
-    """Read the meetings of `keys`, `decide` a plan from them (pure), `apply` it (atomically,
-    through the meeting store). When a meeting changed since it was read (WriteConflict), read
-    again and decide again, at most `retries` more times.
+) -> None:
+    """Read the meetings `keys_of(work)` names, `decide` a plan for the work from them (pure),
+    `apply` it (atomically, through the meeting store). When a meeting changed since it was read
+    (WriteConflict), read again and decide again, at most `retries` more times.
 
-    `decide` returns None when the plan is too large for one commit: nothing is written and
-    this returns False (the caller splits the work); True once a plan was applied.
+    When the plan does not fit in one commit of the store and the work has more than one item,
+    nothing is written: the work is split in halves, and each half is read, planned and applied
+    the same way on its own. Work that concerns no meeting reads nothing.
     Raises TransientError(`gave_up`) when the meetings kept changing, and whatever the ports and
     callbacks raise."""
-    for _ in range(retries + 1):
-        stored = meetings.read_meetings(tenant_id, keys)
-        plan = decide(stored)
-        if plan is None:
-            return False
-        try:
-            apply(stored, plan)
-        except WriteConflict:
-            on_conflict()
-            continue
-        return True
-    raise TransientError(gave_up)
+
+    def recompute(part: Sequence[T]) -> None:
+        keys = keys_of(part)
+        if not keys:
+            return
+        for _ in range(retries + 1):
+            stored = meetings.read_meetings(tenant_id, keys)
+            plan = decide(part, stored)
+            if len(part) > 1 and not meetings.fits_in_one_commit(plan):
+                middle = len(part) // 2
+                recompute(part[:middle])
+                recompute(part[middle:])
+                return
+            try:
+                apply(stored, plan)
+            except WriteConflict:
+                on_conflict()
+                continue
+            return
+        raise TransientError(gave_up)
+
+    recompute(work)

@@ -1,5 +1,6 @@
-"""Re-matching stored meetings after a directory change (SPEC §2, last paragraph), without
-reading any calendar: the use case behind `directory_changed`, `calsync rematch` and the end of
+"""Re-matching stored meetings after a directory change (README.md#how-meetings-are-matched-to-accounts, last
+paragraph), without reading any calendar: the use case behind `directory_changed`, `calsync rematch` and the
+end of
 `calsync import`.
 
     which meetings: the stored meetings whose attendees include a changed user's old or new
@@ -25,6 +26,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from shared.domain import directory_keys, planning
@@ -33,8 +35,8 @@ from shared.domain.directory_keys import ACCOUNTS, USERS, Collection
 from shared.domain.models import MeetingRecord, Plan, StoredMeeting, Tenant
 from shared.errors import NotFound
 from shared.services.ports import Clock, DirectoryChange, RematchDirectoryStore, RematchMeetingStore
-from shared.services.recompute import DirectoryCache, copies_of, read_plan_apply
-from shared.services.sync import is_too_large_for_one_commit
+from shared.services.recompute import DirectoryCache, copies_in_meetings, read_plan_apply
+from shared.services.timing import finished
 
 MAX_LISTED_CHANGES = 10_000  # what a summary keeps for printing; the counts are always complete
 
@@ -53,12 +55,21 @@ class RematchSettings:
     page_size: int = 1000  # meeting keys per page when re-matching a whole tenant
 
 
+class InteractionChangeKind(StrEnum):
+    """What a re-match did to one interaction. Moved: the meeting now goes to another account;
+    updated: same account, different content (a domain match became a direct match, a name)."""
+
+    ADDED = "added"
+    MOVED = "moved"
+    UPDATED = "updated"
+    REMOVED = "removed"
+
+
 @dataclass(frozen=True)
 class InteractionChange:
-    """One interaction added, moved (the meeting now goes to another account), updated (same
-    account, different content: a domain match became a direct match, a user's name) or removed."""
+    """One interaction added, moved, updated or removed by a re-match."""
 
-    kind: str  # added | moved | updated | removed
+    kind: InteractionChangeKind
     meeting_key: str
     title: str
     date: str
@@ -86,6 +97,19 @@ class RematchSummary:
     @property
     def changed(self) -> int:
         return self.added + self.moved + self.updated + self.removed
+
+    def count(self, change: InteractionChange) -> None:
+        """Count one change (and keep it for printing, up to MAX_LISTED_CHANGES)."""
+        if change.kind is InteractionChangeKind.ADDED:
+            self.added += 1
+        elif change.kind is InteractionChangeKind.MOVED:
+            self.moved += 1
+        elif change.kind is InteractionChangeKind.UPDATED:
+            self.updated += 1
+        else:
+            self.removed += 1
+        if len(self.changes) < MAX_LISTED_CHANGES:
+            self.changes.append(change)
 
     def as_log_fields(self) -> dict[str, Any]:
         fields = {k: v for k, v in self.__dict__.items() if v is not None and k != "changes"}
@@ -118,10 +142,10 @@ def rematch_directory_change(
     )
     if directory_keys.is_derived_fields_echo(change.collection, change.old, change.new):
         summary.skipped = "only the derived emailKey/domainKeys changed"
-        return _finish(summary, started)
+        return finished(summary, started)
     emails, domains = directory_keys.affected_keys(change.collection, change.old, change.new)
     _rematch_addresses(deps, summary, emails | emails_now, domains | domains_now, settings)
-    return _finish(summary, started)
+    return finished(summary, started)
 
 
 def rematch_addresses(
@@ -139,7 +163,7 @@ def rematch_addresses(
     started = time.monotonic()
     summary = RematchSummary(tenant_id, scope)
     _rematch_addresses(deps, summary, frozenset(emails), frozenset(domains), settings, on_progress)
-    return _finish(summary, started)
+    return finished(summary, started)
 
 
 def rematch_tenant(
@@ -157,7 +181,7 @@ def rematch_tenant(
     deps.directory.get_tenant(tenant_id)  # an unknown tenant is an error, not "0 meetings"
     keys = [key for page in deps.meetings.meeting_keys(tenant_id, settings.page_size) for key in page]
     _Rematch(deps, summary, settings, on_progress).run(keys)
-    return _finish(summary, started)
+    return finished(summary, started)
 
 
 # --- after `calsync import` ------------------------------------------------------------------
@@ -254,11 +278,6 @@ def _tenant_rules_changed(deps: RematchDeps, directory: DirectoryFile, before: D
 # --- the work ----------------------------------------------------------------------------------
 
 
-def _finish(summary: RematchSummary, started: float) -> RematchSummary:
-    summary.duration_ms = int((time.monotonic() - started) * 1000)
-    return summary
-
-
 def _rematch_addresses(
     deps: RematchDeps,
     summary: RematchSummary,
@@ -302,28 +321,24 @@ class _Rematch:
                 self.on_progress(min(start + len(chunk), total), total)
 
     def _chunk(self, keys: Sequence[str]) -> None:
-        def decide(stored: dict[str, StoredMeeting]) -> Plan | None:
-            context = self.directory.context(copies_of(stored.values()))
-            plan = planning.plan_rematch(stored, context, self.deps.clock.now())
-            return None if is_too_large_for_one_commit(plan) and len(keys) > 1 else plan
+        def decide(_: Sequence[str], stored: dict[str, StoredMeeting]) -> Plan:
+            context = self.directory.context(copies_in_meetings(stored.values()))
+            return planning.plan_rematch(stored, context, self.deps.clock.now())
 
         def count_conflict() -> None:
             self.summary.conflicts += 1
 
-        applied = read_plan_apply(
+        read_plan_apply(
             self.deps.meetings,
             self.summary.tenant_id,
             keys,
-            decide,
-            self._apply,
+            keys_of=lambda part: part,
+            decide=decide,
+            apply=self._apply,
             retries=self.settings.max_conflict_retries,
             on_conflict=count_conflict,
             gave_up="meetings kept changing during a directory re-match (write conflicts); retry later",
         )
-        if not applied:  # Firestore commit limits: split and plan each half
-            middle = len(keys) // 2
-            self._chunk(keys[:middle])
-            self._chunk(keys[middle:])
 
     def _apply(self, stored: dict[str, StoredMeeting], plan: Plan) -> None:
         if plan.is_empty:
@@ -331,9 +346,7 @@ class _Rematch:
         self.deps.meetings.apply(self.summary.tenant_id, plan)
         self.summary.meetings_written += len(plan.meeting_writes)
         for change in interaction_changes(stored, plan):
-            setattr(self.summary, change.kind, getattr(self.summary, change.kind) + 1)
-            if len(self.summary.changes) < MAX_LISTED_CHANGES:
-                self.summary.changes.append(change)
+            self.summary.count(change)
 
 
 def interaction_changes(stored: Mapping[str, StoredMeeting], plan: Plan) -> list[InteractionChange]:
@@ -352,11 +365,19 @@ def interaction_changes(stored: Mapping[str, StoredMeeting], plan: Plan) -> list
         gained, lost = sorted(after - before), sorted(before - after)
         pairs = min(len(gained), len(lost))
         for account_before, account_after in zip(lost[:pairs], gained[:pairs], strict=True):
-            changes.append(InteractionChange("moved", key, title, date, account_before, account_after))
-        changes.extend(InteractionChange("added", key, title, date, None, a) for a in gained[pairs:])
-        changes.extend(InteractionChange("removed", key, title, date, a, None) for a in lost[pairs:])
+            changes.append(
+                InteractionChange(
+                    InteractionChangeKind.MOVED, key, title, date, account_before, account_after
+                )
+            )
         changes.extend(
-            InteractionChange("updated", key, title, date, a, a)
+            InteractionChange(InteractionChangeKind.ADDED, key, title, date, None, a) for a in gained[pairs:]
+        )
+        changes.extend(
+            InteractionChange(InteractionChangeKind.REMOVED, key, title, date, a, None) for a in lost[pairs:]
+        )
+        changes.extend(
+            InteractionChange(InteractionChangeKind.UPDATED, key, title, date, a, a)
             for a in sorted(before & after)
             if (key, a) in upserts
         )

@@ -10,6 +10,7 @@ from google.cloud import firestore
 
 from shared.adapters.firestore import FirestoreDirectoryStore, FirestoreMeetingStore, FirestoreMemberStore
 from shared.adapters.firestore.codecs import interaction_to_json
+from shared.domain.calendar_state import CalendarUpdate, lease_released
 from shared.domain.ids import interaction_id, meeting_id
 from shared.domain.models import (
     Account,
@@ -188,14 +189,14 @@ def test_get_member_and_update_calendar_map_fields(firestore_client: firestore.C
     store.update_calendar(
         "t1",
         "m1",
-        {
-            "status": ConnectionStatus.CONNECTED,
-            "google_email": "m1@gmail.com",
-            "next_sync_at": NOW,
-            "consecutive_failures": 2,
-            "sync_token": "tok",
-            "listing_full": True,
-        },
+        CalendarUpdate(
+            status=ConnectionStatus.CONNECTED,
+            google_email="m1@gmail.com",
+            next_sync_at=NOW,
+            consecutive_failures=2,
+            sync_token="tok",
+            listing_full=True,
+        ),
     )
     raw = _tenant(firestore_client, "t1").collection("members").document("m1").get().to_dict()
     assert raw["calendar"] == {
@@ -213,12 +214,12 @@ def test_get_member_and_update_calendar_map_fields(firestore_client: firestore.C
     assert member.calendar.consecutive_failures == 2
     assert member.calendar.listing_full is True
     assert [m.id for m in store.list_members("t1")] == ["m1"]
-    with pytest.raises(ValueError, match="not CalendarState fields"):
-        store.update_calendar("t1", "m1", {"nextSyncAt": NOW})
+    with pytest.raises(TypeError, match="nextSyncAt"):  # only CalendarState field names
+        store.update_calendar("t1", "m1", CalendarUpdate(**{"nextSyncAt": NOW}))
     with pytest.raises(NotFound):
         store.get_member("t1", "nobody")
     with pytest.raises(NotFound):
-        store.update_calendar("t1", "nobody", {"status": "connected"})
+        store.update_calendar("t1", "nobody", CalendarUpdate(status=ConnectionStatus.CONNECTED))
 
 
 def test_lease_is_exclusive_until_it_expires(firestore_client: firestore.Client) -> None:
@@ -233,16 +234,16 @@ def test_lease_is_exclusive_until_it_expires(firestore_client: firestore.Client)
     again = store.acquire_lease("t1", "m1", "worker-a", NOW + timedelta(seconds=30), ttl_s=60)
     assert again is not None  # the owner renews
 
-    store.update_calendar("t1", "m1", {"last_error": "x"}, lease_owner="worker-a")
+    store.update_calendar("t1", "m1", CalendarUpdate(last_error="x"), lease_owner="worker-a")
     with pytest.raises(TransientError):
-        store.update_calendar("t1", "m1", {"last_error": "y"}, lease_owner="worker-b")
+        store.update_calendar("t1", "m1", CalendarUpdate(last_error="y"), lease_owner="worker-b")
 
     taken = store.acquire_lease("t1", "m1", "worker-b", NOW + timedelta(seconds=91), ttl_s=60)
     assert taken is not None
     assert taken.calendar.lease_owner == "worker-b"
     with pytest.raises(TransientError):  # worker-a lost it: its writes are refused
-        store.update_calendar("t1", "m1", {"sync_token": "stale"}, lease_owner="worker-a")
-    store.update_calendar("t1", "m1", {"lease_owner": None, "lease_expires_at": None}, lease_owner="worker-b")
+        store.update_calendar("t1", "m1", CalendarUpdate(sync_token="stale"), lease_owner="worker-a")
+    store.update_calendar("t1", "m1", lease_released(), lease_owner="worker-b")
     calendar = store.get_member("t1", "m1").calendar
     assert calendar.last_error == "x"
     assert calendar.sync_token is None

@@ -11,7 +11,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import secretmanager
 
 from shared.adapters.secrets import SecretManagerTokenVault, secret_id
-from shared.errors import NotFound, PermanentError, TransientError
+from shared.errors import PermanentError, TokenMissing, TransientError
 from shared.sandbox.google_standin import GoogleStandIn
 
 PROJECT = "vault-project"
@@ -50,8 +50,8 @@ def test_store_creates_labels_and_rotates(standin: GoogleStandIn, vault: SecretM
     assert vault.read("Acme Corp", "m-1") == "token-three"
 
 
-def test_read_of_a_member_without_a_secret_is_not_found(vault: SecretManagerTokenVault) -> None:
-    with pytest.raises(NotFound):
+def test_read_of_a_member_without_a_secret_says_the_token_is_missing(vault: SecretManagerTokenVault) -> None:
+    with pytest.raises(TokenMissing):
         vault.read("acme", "nobody")
 
 
@@ -64,7 +64,7 @@ def test_destroy_removes_every_version_and_the_secret_and_is_idempotent(
     assert standin.secrets.get(PROJECT, secret_id("acme", "m-1")) is None
     vault.destroy("acme", "m-1")
     vault.destroy("acme", "never-stored")
-    with pytest.raises(NotFound):
+    with pytest.raises(TokenMissing):
         vault.read("acme", "m-1")
 
 

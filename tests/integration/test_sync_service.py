@@ -1,4 +1,4 @@
-"""The sync service (SPEC §4) against the real Firestore emulator, the Secret Manager adapter
+"""The sync service (README.md#sync-semantics) against the real Firestore emulator, the Secret Manager adapter
 and the production Calendar client talking to the Google stand-in."""
 
 from __future__ import annotations
@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 
 from shared import bootstrap
+from shared.adapters.firestore.base import MAX_WRITES_PER_COMMIT
+from shared.domain.calendar_state import CalendarUpdate, failure_backoff
 from shared.domain.models import ConnectionStatus
-from shared.errors import TransientError
+from shared.errors import NotFound, TransientError
 from shared.sandbox.google_standin import GoogleStandIn
 from shared.services.ports import SyncJob
-from shared.services.sync import SyncDeps, SyncSettings, failure_backoff, sync_member
+from shared.services.sync import SyncDeps, SyncSettings, sync_member
 from tests.support import sandbox
 from tests.support.sandbox import TENANT, FixedClock
 
@@ -211,6 +213,34 @@ def test_revoked_consent_marks_the_member_needs_reauth_and_acknowledges(
     assert "m-chloe" not in due
 
 
+def test_a_member_without_a_stored_refresh_token_needs_reauth_and_acknowledges(deps: SyncDeps) -> None:
+    bootstrap.token_vault().destroy(TENANT, "m-ben")
+    summary = sync_member(deps, TENANT, "m-ben")
+    assert summary.outcome == "needs_reauth"
+    assert summary.error == "no stored refresh token: reconnect the calendar"
+    state = bootstrap.member_store().get_member(TENANT, "m-ben").calendar
+    assert state.status == ConnectionStatus.NEEDS_REAUTH
+    assert state.last_error == "no stored refresh token: reconnect the calendar"
+    assert state.lease_owner is None
+
+
+def test_a_tenant_deleted_mid_sync_is_not_found_even_when_its_id_mentions_a_token(
+    deps: SyncDeps, standin: GoogleStandIn
+) -> None:
+    # The member's document and secret exist, its tenant's document does not: the sync must
+    # report the unknown tenant (acknowledged as unknown), not mark the member needs_reauth.
+    tenant, member_id, email = "token-co", "m-token", "tokyo@token-co.example"
+    members = bootstrap.firestore_client().collection("tenants").document(tenant).collection("members")
+    members.document(member_id).set({"email": email, "name": "Tokyo"})
+    sandbox.connect(standin, member_id, email, tenant=tenant)
+    with pytest.raises(NotFound, match="unknown tenant 'token-co'"):
+        sync_member(deps, tenant, member_id)
+    state = bootstrap.member_store().get_member(tenant, member_id).calendar
+    assert state.status == ConnectionStatus.CONNECTED
+    assert state.last_error is None
+    assert state.lease_owner is None
+
+
 def test_a_lease_held_by_a_live_worker_makes_a_duplicate_delivery_back_off(
     deps: SyncDeps, clock: FixedClock
 ) -> None:
@@ -273,7 +303,7 @@ def test_a_worker_killed_between_a_page_write_and_the_cursor_save_is_finished_by
             return getattr(self.inner, name)
 
         def update_calendar(self, tenant_id: str, member_id: str, changes: Any, **kw: Any) -> None:
-            if changes.get("page_token"):
+            if changes.changed_fields().get("page_token"):
                 raise SystemExit("worker killed")  # not an Exception: nothing may catch it
             self.inner.update_calendar(tenant_id, member_id, changes, **kw)
 
@@ -305,7 +335,7 @@ def _small_pages(source: Any, page_size: int) -> Any:
 def test_the_first_sync_fills_in_the_google_email_a_set_token_left_empty(
     deps: SyncDeps, standin: GoogleStandIn
 ) -> None:
-    bootstrap.member_store().update_calendar(TENANT, "m-ben", {"google_email": None})
+    bootstrap.member_store().update_calendar(TENANT, "m-ben", CalendarUpdate(google_email=None))
     sync_member(deps, TENANT, "m-ben")
     assert (
         bootstrap.member_store().get_member(TENANT, "m-ben").calendar.google_email == "ben@northwind-cs.com"
@@ -315,8 +345,6 @@ def test_the_first_sync_fills_in_the_google_email_a_set_token_left_empty(
 def test_a_chunk_whose_plan_exceeds_firestore_commit_limits_is_split(
     deps: SyncDeps, standin: GoogleStandIn
 ) -> None:
-    from shared.services.sync import MAX_WRITES_PER_COMMIT
-
     calendar = calendar_of(standin, "m-anna")
     calendar.clear()
     calendar.load_events(

@@ -23,7 +23,7 @@ INTERACTIONS = "interactions"
 IN_QUERY_LIMIT = 30  # Firestore: at most 30 values for `in` / `array-contains-any`
 LOOKUP_CONCURRENCY = 8  # directory queries in flight at once (the client is thread-safe)
 GET_ALL_CHUNK = 300  # document references per BatchGetDocuments call
-WRITE_BATCH_LIMIT = 500  # writes per batch in directory imports (Firestore's batch limit)
+MAX_WRITES_PER_COMMIT = 500  # Firestore's limit of writes in one commit (the emulator does not enforce it)
 
 _TRANSIENT = (
     gexc.ServiceUnavailable,

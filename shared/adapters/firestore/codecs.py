@@ -18,6 +18,7 @@ from typing import Any
 from shared.adapters.firestore.base import unique
 from shared.domain import directory_keys
 from shared.domain import emails as email_rules
+from shared.domain.calendar_state import CalendarUpdate
 from shared.domain.directory_file import settings_from_document
 from shared.domain.models import (
     Account,
@@ -121,12 +122,11 @@ def member_from_document(member_id: str, data: Mapping[str, Any]) -> Member:
     )
 
 
-def calendar_updates(changes: Mapping[str, Any]) -> dict[str, Any]:
-    """CalendarState field changes -> `calendar.<field>` update paths of the member document."""
-    unknown = sorted(set(changes) - set(CALENDAR_FIELDS))
-    if unknown:
-        raise ValueError(f"not CalendarState fields: {', '.join(unknown)}")
-    return {f"calendar.{CALENDAR_FIELDS[k]}": _firestore_value(v) for k, v in changes.items()}
+def calendar_updates(changes: CalendarUpdate) -> dict[str, Any]:
+    """The fields a CalendarUpdate sets, as `calendar.<field>` update paths of the member document."""
+    return {
+        f"calendar.{CALENDAR_FIELDS[k]}": _firestore_value(v) for k, v in changes.changed_fields().items()
+    }
 
 
 # --- directory ----------------------------------------------------------------------------------

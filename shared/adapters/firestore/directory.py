@@ -14,10 +14,10 @@ from shared.adapters.firestore.base import (
     ACCOUNTS,
     GET_ALL_CHUNK,
     IN_QUERY_LIMIT,
+    MAX_WRITES_PER_COMMIT,
     MEMBERS,
     TENANTS,
     USERS,
-    WRITE_BATCH_LIMIT,
     chunks,
     stream_all,
     translated,
@@ -210,7 +210,7 @@ class FirestoreDirectoryStore:
             writes.append((members.document(member.id), data))
 
         with translated("writing the directory"):
-            for chunk in chunks(writes, WRITE_BATCH_LIMIT):
+            for chunk in chunks(writes, MAX_WRITES_PER_COMMIT):
                 batch = self._db.batch()
                 for ref, data in chunk:
                     batch.set(ref, data, merge=list(data))

@@ -16,6 +16,7 @@ from shared.adapters.firestore.base import (
     GET_ALL_CHUNK,
     IN_QUERY_LIMIT,
     INTERACTIONS,
+    MAX_WRITES_PER_COMMIT,
     MEETINGS,
     TENANTS,
     chunks,
@@ -33,6 +34,9 @@ from shared.adapters.firestore.codecs import (
 from shared.domain.ids import meeting_id
 from shared.domain.models import Interaction, MeetingRecord, Plan, StoredMeeting, UnmatchedAddress
 from shared.errors import WriteConflict
+
+MAX_COMMIT_BYTES = 8 * 1024 * 1024  # under the 10 MiB request limit, with room for encoding
+_BYTES_PER_PERSON = 200  # generous estimate of one attendee entry (email, name, flags) on the wire
 
 
 def _meeting_key_of(document: Any) -> str:
@@ -138,6 +142,19 @@ class FirestoreMeetingStore:
                 last = documents[-1]
             if len(documents) < page_size:
                 return
+
+    @staticmethod
+    def fits_in_one_commit(plan: Plan) -> bool:
+        """Whether a plan stays within Firestore's limits for one atomic commit (writes, and bytes
+        estimated from the attendees it carries)."""
+        writes = len(plan.meeting_writes) + len(plan.interaction_upserts) + len(plan.interaction_deletes)
+        if writes > MAX_WRITES_PER_COMMIT:
+            return False
+        people = sum(len(i.participants) + len(i.attendees) for i in plan.interaction_upserts)
+        for write in plan.meeting_writes:
+            if write.record is not None:
+                people += sum(len(c.attendees) for c in write.record.copies.values())
+        return people * _BYTES_PER_PERSON <= MAX_COMMIT_BYTES
 
     def apply(self, tenant_id: str, plan: Plan) -> None:
         """Write a plan in ONE atomic batch: meeting creates (fail if the meeting exists),

@@ -4,7 +4,7 @@ the cross-tenant query of due members for the fan-out."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +16,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from shared.adapters.firestore import fast_path
 from shared.adapters.firestore.base import MEMBERS, TENANTS, relative_path, translated
 from shared.adapters.firestore.codecs import calendar_updates, member_from_document
+from shared.domain.calendar_state import CalendarUpdate
 from shared.domain.models import ConnectionStatus, Member
 from shared.errors import NotFound, TransientError
 
@@ -82,15 +83,14 @@ class FirestoreMemberStore:
         self,
         tenant_id: str,
         member_id: str,
-        changes: Mapping[str, Any],
+        changes: CalendarUpdate,
         *,
         lease_owner: str | None = None,
     ) -> None:
-        """Set fields of `members/{id}.calendar` (CalendarState field names, snake_case).
+        """Set the fields of `members/{id}.calendar` that `changes` sets.
         With `lease_owner`, only while that owner still holds the lease: the write carries a
         precondition on the document's update time as read, so a lease taken over (or any
-        concurrent change) in between raises TransientError. Raises NotFound, TransientError,
-        ValueError for unknown field names (a programming error)."""
+        concurrent change) in between raises TransientError. Raises NotFound, TransientError."""
         updates = calendar_updates(changes)
         if not updates:
             return

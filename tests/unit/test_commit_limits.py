@@ -1,10 +1,13 @@
-"""The sync service keeps every atomic commit within Firestore's limits (the emulator enforces
-none of them, so this is checked on plans)."""
+"""The Firestore meeting store's size policy: which plans fit in one atomic commit (the emulator
+enforces none of Firestore's limits, so this is checked on plans). The sync and the re-match split
+their work until each plan fits (shared.services.recompute)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from shared.adapters.firestore import FirestoreMeetingStore
+from shared.adapters.firestore.base import MAX_WRITES_PER_COMMIT
 from shared.domain.models import (
     EventAttendee,
     Interaction,
@@ -16,7 +19,6 @@ from shared.domain.models import (
     Participant,
     Plan,
 )
-from shared.services.sync import MAX_WRITES_PER_COMMIT, is_too_large_for_one_commit
 
 T0 = datetime(2026, 11, 24, 12, tzinfo=UTC)
 
@@ -45,7 +47,7 @@ def _interaction(n: int, people: int = 1) -> Interaction:
 
 def test_a_plan_within_the_write_limit_fits_one_commit() -> None:
     plan = Plan(interaction_upserts=tuple(_interaction(n) for n in range(MAX_WRITES_PER_COMMIT)))
-    assert not is_too_large_for_one_commit(plan)
+    assert FirestoreMeetingStore.fits_in_one_commit(plan)
 
 
 def test_a_plan_over_500_writes_does_not_fit_one_commit() -> None:
@@ -53,11 +55,11 @@ def test_a_plan_over_500_writes_does_not_fit_one_commit() -> None:
         interaction_upserts=tuple(_interaction(n) for n in range(400)),
         interaction_deletes=tuple(f"d{n}" for n in range(101)),
     )
-    assert is_too_large_for_one_commit(plan)
+    assert not FirestoreMeetingStore.fits_in_one_commit(plan)
 
 
 def test_a_plan_of_huge_meetings_does_not_fit_one_commit_by_size() -> None:
     attendees = tuple(EventAttendee(f"a{n}@x.com", "A", "accepted") for n in range(3000))
     copy = MemberCopy("m", "e", "k", T0, "t", T0, T0, "UTC", "", attendees)
     writes = tuple(MeetingWrite(f"k{n}", MeetingRecord(f"k{n}", {"m": copy}), None) for n in range(20))
-    assert is_too_large_for_one_commit(Plan(meeting_writes=writes))
+    assert not FirestoreMeetingStore.fits_in_one_commit(Plan(meeting_writes=writes))

@@ -1,0 +1,208 @@
+"""The transitions of a member's calendar state (`members/{id}.calendar`).
+
+Every change a sync or a connection makes to that state is one of the functions below: a pure
+function of the current state (where it matters) and its inputs — the time, the start of the
+backfill window, the error message — returning a `CalendarUpdate` that names the fields it sets.
+The member store writes the update; the sync keeps its copy of the state in step with
+`CalendarUpdate.apply_to`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any, Final, TypeVar
+
+from shared.domain.models import CalendarState, ConnectionStatus
+
+MAX_ERROR_LENGTH = 300  # characters of an error message kept in `lastError`
+BASE_FAILURE_BACKOFF = timedelta(minutes=2)
+MAX_FAILURE_BACKOFF = timedelta(hours=6)
+
+T = TypeVar("T")
+
+
+class Unset(Enum):
+    """The type of `UNSET`: the field of a `CalendarUpdate` that the update leaves alone."""
+
+    UNSET = "unset"
+
+
+UNSET: Final = Unset.UNSET
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CalendarUpdate:
+    """The fields of a `CalendarState` that one transition sets; `UNSET` fields stay as they are.
+
+    The fields mirror `CalendarState` one to one (a unit test keeps them in step)."""
+
+    status: ConnectionStatus | Unset = UNSET
+    google_email: str | Unset | None = UNSET
+    connected_at: datetime | Unset | None = UNSET
+    last_sync_at: datetime | Unset | None = UNSET
+    last_success_at: datetime | Unset | None = UNSET
+    last_error: str | Unset | None = UNSET
+    consecutive_failures: int | Unset = UNSET
+    next_sync_at: datetime | Unset | None = UNSET
+    sync_token: str | Unset | None = UNSET
+    page_token: str | Unset | None = UNSET
+    listing_full: bool | Unset = UNSET
+    listing_time_min: datetime | Unset | None = UNSET
+    generation: int | Unset = UNSET
+    lease_owner: str | Unset | None = UNSET
+    lease_expires_at: datetime | Unset | None = UNSET
+
+    def changed_fields(self) -> dict[str, Any]:
+        """The fields this update sets (CalendarState names, in declaration order) and their values."""
+        values = ((f.name, getattr(self, f.name)) for f in dataclasses.fields(self))
+        return {name: value for name, value in values if value is not UNSET}
+
+    def apply_to(self, state: CalendarState) -> CalendarState:
+        """`state` with this update's fields set."""
+        return CalendarState(
+            status=_kept(self.status, state.status),
+            google_email=_kept(self.google_email, state.google_email),
+            connected_at=_kept(self.connected_at, state.connected_at),
+            last_sync_at=_kept(self.last_sync_at, state.last_sync_at),
+            last_success_at=_kept(self.last_success_at, state.last_success_at),
+            last_error=_kept(self.last_error, state.last_error),
+            consecutive_failures=_kept(self.consecutive_failures, state.consecutive_failures),
+            next_sync_at=_kept(self.next_sync_at, state.next_sync_at),
+            sync_token=_kept(self.sync_token, state.sync_token),
+            page_token=_kept(self.page_token, state.page_token),
+            listing_full=_kept(self.listing_full, state.listing_full),
+            listing_time_min=_kept(self.listing_time_min, state.listing_time_min),
+            generation=_kept(self.generation, state.generation),
+            lease_owner=_kept(self.lease_owner, state.lease_owner),
+            lease_expires_at=_kept(self.lease_expires_at, state.lease_expires_at),
+        )
+
+
+def _kept(new: T | Unset, current: T) -> T:
+    return current if isinstance(new, Unset) else new
+
+
+def failure_backoff(consecutive_failures: int) -> timedelta:
+    """How long a member waits before its next scheduled sync after failures (doubling, capped)."""
+    if consecutive_failures <= 0:
+        return timedelta(0)
+    backoff: timedelta = BASE_FAILURE_BACKOFF * 2 ** min(consecutive_failures - 1, 20)
+    return min(backoff, MAX_FAILURE_BACKOFF)
+
+
+# --- a sync ------------------------------------------------------------------------------------
+
+
+def full_listing_started(
+    state: CalendarState, *, window_start: datetime, lease_expires_at: datetime
+) -> CalendarUpdate:
+    """A full listing of the calendar from `window_start` begins: the cursor is dropped and the
+    generation moves on (copies the listing does not see again are removed at its end)."""
+    return CalendarUpdate(
+        sync_token=None,
+        page_token=None,
+        listing_full=True,
+        listing_time_min=window_start,
+        generation=state.generation + 1,
+        lease_expires_at=lease_expires_at,
+    )
+
+
+def page_saved(next_page_token: str, *, lease_expires_at: datetime) -> CalendarUpdate:
+    """A page is written: the listing resumes from the next page (in this job or another)."""
+    return CalendarUpdate(page_token=next_page_token, lease_expires_at=lease_expires_at)
+
+
+def listing_completed(next_sync_token: str | None, *, now: datetime) -> CalendarUpdate:
+    """The last page is written: the sync token is the next cursor, the failures are over, the
+    member is due again now (the scheduler's interval applies) and the lease is released."""
+    return CalendarUpdate(
+        sync_token=next_sync_token,
+        page_token=None,
+        listing_full=False,
+        listing_time_min=None,
+        last_sync_at=now,
+        last_success_at=now,
+        last_error=None,
+        consecutive_failures=0,
+        next_sync_at=now,
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+
+
+def sync_failed(state: CalendarState, message: str, *, now: datetime) -> CalendarUpdate:
+    """A sync failed: the failure is counted, the next scheduled sync backs off, and the lease is
+    released. The cursor stays, so the next sync resumes where this one stopped."""
+    failures = state.consecutive_failures + 1
+    return CalendarUpdate(
+        last_error=message[:MAX_ERROR_LENGTH],
+        last_sync_at=now,
+        consecutive_failures=failures,
+        next_sync_at=now + failure_backoff(failures),
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+
+
+def reauth_needed(message: str, *, now: datetime) -> CalendarUpdate:
+    """The member's consent is gone (revoked, expired, or no refresh token stored): no more
+    scheduled syncs until the member connects again; the lease is released."""
+    return CalendarUpdate(
+        status=ConnectionStatus.NEEDS_REAUTH,
+        last_error=message[:MAX_ERROR_LENGTH],
+        last_sync_at=now,
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+
+
+def lease_released() -> CalendarUpdate:
+    """The sync stops without changing anything else (not connected, continued in another job)."""
+    return CalendarUpdate(lease_owner=None, lease_expires_at=None)
+
+
+def google_email_learned(google_email: str) -> CalendarUpdate:
+    """The calendar's Google account became known (a token set by hand does not say it)."""
+    return CalendarUpdate(google_email=google_email)
+
+
+# --- connecting and disconnecting ----------------------------------------------------------------
+
+
+def connected(state: CalendarState, google_email: str | None, *, now: datetime) -> CalendarUpdate:
+    """A fresh connection: due for a sync now, failures forgotten. The sync cursor belongs to one
+    Google account's calendar: it is kept only when the account is known to be the same one."""
+    same_account = google_email is not None and state.google_email == google_email
+    update = CalendarUpdate(
+        status=ConnectionStatus.CONNECTED,
+        google_email=google_email,
+        connected_at=now,
+        last_error=None,
+        consecutive_failures=0,
+        next_sync_at=now,
+    )
+    if same_account:
+        return update
+    return dataclasses.replace(
+        update, sync_token=None, page_token=None, listing_full=False, listing_time_min=None
+    )
+
+
+def consent_not_given(message: str) -> CalendarUpdate:
+    """A consent ended without connecting the calendar (declined, calendar access not granted):
+    only the reason is recorded; the connection stays as it was."""
+    return CalendarUpdate(last_error=message)
+
+
+def disconnected() -> CalendarUpdate:
+    """The member disconnected: no more syncs, nothing left to report."""
+    return CalendarUpdate(
+        status=ConnectionStatus.DISCONNECTED,
+        last_error=None,
+        consecutive_failures=0,
+        next_sync_at=None,
+    )

@@ -1,0 +1,261 @@
+"""Writing one member's listed events into the stored meetings.
+
+    per page: parse every event (pure) -> chunks, a few at once -> per chunk: read the meetings
+    it touches -> look up the directory -> plan (pure) -> apply atomically (shared.services.recompute)
+
+and, at the end of a full listing, removing the member from the meetings the listing did not
+return again. Everything a page holds is written before the listing saves a cursor past it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from shared.domain import events as event_rules
+from shared.domain import planning
+from shared.domain.models import (
+    DropReason,
+    EventChange,
+    EventDropped,
+    EventHeld,
+    EventOutsideWindow,
+    Plan,
+    StoredMeeting,
+    Tenant,
+    UnmatchedReason,
+)
+from shared.services.recompute import Decide, DirectoryCache, KeysOf, copies_in_meetings, read_plan_apply
+from shared.services.sync_run import LeasedCalendar, SyncDeps, SyncSettings, SyncSummary
+
+T = TypeVar("T")
+
+# The changes of a chunk that are not outside the backfill window, in listing order.
+Relevant = Sequence[EventHeld | EventDropped]
+
+
+class PageWriter:
+    """Writes the pages of one sync of one member and counts what it wrote in the summary.
+
+    Chunks of a page are written from several threads: the summary is only changed under a lock."""
+
+    def __init__(
+        self, deps: SyncDeps, settings: SyncSettings, calendar: LeasedCalendar, summary: SyncSummary
+    ) -> None:
+        self._deps = deps
+        self._settings = settings
+        self._calendar = calendar
+        self._summary = summary
+        self._summary_lock = threading.Lock()
+        member = calendar.member
+        self._directory = DirectoryCache(
+            deps.directory, calendar.tenant_id, extra_member_emails=(member.email,)
+        )
+        self._window_start: datetime | None = None
+        # Set when this sync starts the member's first full listing: event id -> meeting key of
+        # every copy written since, the only meetings the member can hold.
+        self._first_listing_meeting_keys: dict[str, str] | None = None
+
+    def _tenant(self) -> Tenant:
+        """Raises NotFound for an unknown tenant, TransientError."""
+        return self._directory.tenant()
+
+    def window_start(self) -> datetime:
+        """Events starting before this are outside the backfill window (read once per sync)."""
+        if self._window_start is None:
+            days = self._tenant().settings.backfill_days
+            self._window_start = self._deps.clock.now() - timedelta(days=days)
+        return self._window_start
+
+    def full_listing_started(self) -> None:
+        """Called once the calendar state says a full listing began. On the member's first full
+        listing, every meeting the member holds is one this sync stores, so bare cancelled stubs
+        are mapped from memory instead of by a query."""
+        self._first_listing_meeting_keys = {} if self._is_first_listing() else None
+
+    def _is_first_listing(self) -> bool:
+        """The member's first full listing (generation 1): it held no meeting before it."""
+        state = self._calendar.state
+        return state.listing_full and state.generation == 1
+
+    # --- one page --------------------------------------------------------------------------
+
+    def write_page(self, items: Sequence[Any], calendar_time_zone: str | None) -> None:
+        """Write every event of a page. Raises NotFound (tenant), TransientError."""
+        if not items:
+            return
+        changes = [self._parse(item, calendar_time_zone) for item in items]
+        size = self._settings.chunk_size
+        chunks = [changes[start : start + size] for start in range(0, len(changes), size)]
+        workers = min(self._settings.chunk_concurrency, len(chunks))
+        if workers <= 1:
+            for chunk in chunks:
+                self._write_chunk(chunk)
+            return
+        self._directory.tenant()  # read once here, before the chunks share the cache
+        self._directory.member_emails()
+        with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="calsync-chunk") as pool:
+            futures = [pool.submit(self._write_chunk, chunk) for chunk in chunks]
+            try:
+                for future in futures:  # every chunk of the page is written before the cursor moves
+                    future.result()
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+
+    def _parse(self, item: Any, calendar_time_zone: str | None) -> EventChange:
+        member = self._calendar.member
+        change = event_rules.event_from_google(
+            item,
+            member_id=member.id,
+            member_email=member.email,
+            calendar_time_zone=calendar_time_zone,
+            settings=self._tenant().settings,
+            window_start=self.window_start(),
+            generation=self._calendar.state.generation,
+        )
+        self._count(change)
+        return change
+
+    def _count(self, change: EventChange) -> None:
+        self._summary.events_seen += 1
+        if isinstance(change, EventHeld):
+            self._summary.held += 1
+        elif isinstance(change, EventOutsideWindow):
+            self._summary.outside_window += 1
+        elif isinstance(change, EventDropped):
+            self._summary.dropped += 1
+            if change.reason == DropReason.MALFORMED:
+                self._summary.malformed += 1
+
+    def _write_chunk(self, changes: Sequence[EventChange]) -> None:
+        relevant = [c for c in changes if not isinstance(c, EventOutsideWindow)]
+        if not relevant:
+            return
+        first_listing = self._first_listing_meeting_keys
+        if first_listing is not None:
+            first_listing.update(
+                (c.copy.event_id, c.copy.meeting_key) for c in relevant if isinstance(c, EventHeld)
+            )
+        stub_meeting_keys = self._meeting_keys_of_stubs(relevant)
+        window_start = self.window_start()
+        member_id = self._calendar.member.id
+
+        def decide(part: Relevant, stored: dict[str, StoredMeeting]) -> Plan:
+            copies = [c.copy for c in part if isinstance(c, EventHeld)] + copies_in_meetings(stored.values())
+            return planning.plan_member_changes(
+                member_id=member_id,
+                changes=part,
+                stored=stored,
+                event_keys=stub_meeting_keys,
+                context=self._directory.context(copies),
+                now=self._deps.clock.now(),
+                window_start=window_start,
+            )
+
+        self._recompute(
+            relevant,
+            lambda part: _meeting_keys_touched(part, stub_meeting_keys),
+            decide,
+            "under this sync (write conflicts); retry later",
+        )
+
+    def _meeting_keys_of_stubs(self, relevant: Relevant) -> Mapping[str, str]:
+        """Event id -> meeting key of the bare cancelled stubs (which name no meeting) among
+        these changes, for the ones this member holds a copy of."""
+        stub_ids = [c.event_id for c in relevant if isinstance(c, EventDropped) and c.meeting_key is None]
+        if not stub_ids:
+            return {}
+        first_listing = self._first_listing_meeting_keys
+        if first_listing is not None:  # the member held nothing but what this sync stored
+            return {e: first_listing[e] for e in stub_ids if e in first_listing}
+        member_id = self._calendar.member.id
+        return self._deps.meetings.meeting_keys_for_events(self._calendar.tenant_id, member_id, stub_ids)
+
+    # --- after a full listing --------------------------------------------------------------
+
+    def reconcile_after_full_listing(self) -> None:
+        """Remove this member from meetings the full listing did not return (older generation).
+
+        A member's first full listing has no copies of an older generation to remove: it is
+        skipped (on a first sync this re-read every meeting just written). Only the meetings
+        holding a stale copy are matched again. Raises NotFound (tenant), TransientError."""
+        if self._is_first_listing():
+            return
+        generation = self._calendar.state.generation
+        member_id = self._calendar.member.id
+        keys = self._deps.meetings.meeting_keys_held_by(self._calendar.tenant_id, member_id)
+
+        def decide(_: Sequence[str], stored: dict[str, StoredMeeting]) -> Plan:
+            stale = {
+                key: meeting
+                for key, meeting in stored.items()
+                if (held := meeting.record.copies.get(member_id)) is not None and held.generation < generation
+            }
+            if not stale:
+                return Plan()
+            context = self._directory.context(copies_in_meetings(stale.values()))
+            return planning.plan_member_reconcile(
+                member_id, stale, generation, context, self._deps.clock.now()
+            )
+
+        for chunk_start in range(0, len(keys), self._settings.chunk_size):
+            chunk = keys[chunk_start : chunk_start + self._settings.chunk_size]
+            self._recompute(chunk, lambda part: part, decide, "during the full-listing clean-up")
+
+    # --- read, plan, apply -----------------------------------------------------------------
+
+    def _recompute(self, work: Sequence[T], keys_of: KeysOf[T], decide: Decide[T], when: str) -> None:
+        read_plan_apply(
+            self._deps.meetings,
+            self._calendar.tenant_id,
+            work,
+            keys_of=keys_of,
+            decide=decide,
+            apply=lambda _, plan: self._apply_plan(plan),
+            retries=self._settings.max_conflict_retries,
+            on_conflict=self._count_conflict,
+            gave_up=f"meetings kept changing {when}",
+        )
+
+    def _apply_plan(self, plan: Plan) -> None:
+        if plan.is_empty:
+            return
+        self._deps.meetings.apply(self._calendar.tenant_id, plan)
+        unmatched = ambiguous = 0
+        for write in plan.meeting_writes:
+            if write.record is None or write.record.interaction_hashes:
+                continue
+            for address in write.record.unmatched:
+                if address.reason == UnmatchedReason.NO_MATCH:
+                    unmatched += 1
+                elif address.reason in (UnmatchedReason.AMBIGUOUS_DOMAIN, UnmatchedReason.AMBIGUOUS_USER):
+                    ambiguous += 1
+        with self._summary_lock:  # chunks of a page are applied from several threads
+            self._summary.meetings_written += len(plan.meeting_writes)
+            self._summary.interactions_written += len(plan.interaction_upserts)
+            self._summary.interactions_deleted += len(plan.interaction_deletes)
+            self._summary.unmatched += unmatched
+            self._summary.ambiguous += ambiguous
+
+    def _count_conflict(self) -> None:
+        with self._summary_lock:
+            self._summary.conflicts += 1
+
+
+def _meeting_keys_touched(changes: Relevant, stub_meeting_keys: Mapping[str, str]) -> Collection[str]:
+    """The meetings these changes concern: those of held copies, of drops naming their meeting,
+    and of the stubs among them whose meeting is known."""
+    keys: set[str] = set()
+    for change in changes:
+        if isinstance(change, EventHeld):
+            keys.add(change.copy.meeting_key)
+        elif change.meeting_key:
+            keys.add(change.meeting_key)
+        elif change.event_id in stub_meeting_keys:
+            keys.add(stub_meeting_keys[change.event_id])
+    return keys

@@ -1,0 +1,107 @@
+"""What one sync of a member is given (settings, dependencies), what it reports (`SyncSummary`),
+and the member's calendar state as the sync holds it (`LeasedCalendar`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from shared.domain.calendar_state import CalendarUpdate
+from shared.domain.models import CalendarState, Member
+from shared.services.ports import (
+    CalendarSource,
+    Clock,
+    DirectoryStore,
+    JobPublisher,
+    MeetingStore,
+    MemberStore,
+    TokenVault,
+)
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    budget_s: float = 420.0  # stop listing after this, save the position, continue in a new job
+    lease_ttl_s: float = 540.0  # longer than the budget plus one page; expires if a worker dies
+    chunk_size: int = 200  # events planned and written atomically together
+    max_conflict_retries: int = 8  # re-read and re-plan a chunk another member's worker changed
+    max_listing_restarts: int = 2  # full listings restarted after a 410 in the middle of one
+    # Chunks of one page read, planned and written at once: one chunk's Firestore round trips
+    # (directory queries, reads, the commit) overlap another's planning. Chunks touching the same
+    # meeting cannot both win: the loser's precondition fails and it re-reads and re-plans.
+    chunk_concurrency: int = 2
+
+
+@dataclass(frozen=True)
+class SyncDeps:
+    directory: DirectoryStore
+    members: MemberStore
+    meetings: MeetingStore
+    vault: TokenVault
+    calendar: CalendarSource
+    clock: Clock
+    publisher: JobPublisher | None = None  # continuation jobs; None = keep going in-process
+
+
+class SyncOutcome(StrEnum):
+    """How a sync ended. Every outcome is acknowledged; `failed` is also raised as a
+    TransientError unless the failure was permanent."""
+
+    SYNCED = "synced"
+    CONTINUED = "continued"  # the listing goes on in a follow-up job
+    BUSY = "busy"  # another worker holds the member's lease
+    NEEDS_REAUTH = "needs_reauth"
+    NOT_CONNECTED = "not_connected"
+    FAILED = "failed"
+
+
+@dataclass
+class SyncSummary:
+    tenant_id: str
+    member_id: str
+    outcome: SyncOutcome = SyncOutcome.SYNCED
+    full: bool = False
+    resynced_after_expiry: bool = False
+    pages: int = 0
+    events_seen: int = 0
+    held: int = 0
+    dropped: int = 0
+    outside_window: int = 0
+    malformed: int = 0
+    meetings_written: int = 0
+    interactions_written: int = 0
+    interactions_deleted: int = 0
+    unmatched: int = 0
+    ambiguous: int = 0
+    conflicts: int = 0
+    duration_ms: int = 0
+    error: str | None = None
+
+    def as_log_fields(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+class LeasedCalendar:
+    """A member's calendar state as one sync holds it: each update is written under the sync's
+    lease, then applied to the copy in memory."""
+
+    def __init__(self, members: MemberStore, tenant_id: str, member: Member, lease_owner: str) -> None:
+        self._members = members
+        self.tenant_id = tenant_id
+        self.member = member
+        self.lease_owner = lease_owner
+        self.state: CalendarState = member.calendar
+
+    def save(self, update: CalendarUpdate) -> None:
+        """Raises TransientError (the lease was lost, Firestore unavailable), NotFound."""
+        self._members.update_calendar(self.tenant_id, self.member.id, update, lease_owner=self.lease_owner)
+        self.state = update.apply_to(self.state)
+
+    def save_after_error(self, update: CalendarUpdate) -> None:
+        """Save the end of a sync that already failed, never raising: the sync's own error is the
+        one to report, and the lease expires anyway."""
+        try:
+            self.save(update)
+        except Exception:  # noqa: BLE001 - see the docstring
+            return
