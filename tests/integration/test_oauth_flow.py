@@ -1,7 +1,7 @@
 """Connecting calendars end to end (docs/reference.md#connecting-a-calendar): the browser's whole OAuth flow
 over HTTP through functions-framework (`oauth_connect`, `oauth_callback`, `oauth_disconnect`) against the real
 Firestore and Pub/Sub emulators and the Google stand-in (OAuth, token, revoke, Secret Manager), with the
-production adapters; plus the attacks and failures that must change nothing. """
+production adapters; plus the attacks and failures that must change nothing."""
 
 from __future__ import annotations
 

@@ -7,14 +7,9 @@ from typing import Any
 
 import pytest
 
-from shared.domain.directory_file import (
-    AccountRow,
-    MemberRow,
-    is_time_zone,
-    parse_directory,
-    settings_from_document,
-)
+from shared.domain.directory_file import AccountRow, MemberRow, parse_directory
 from shared.domain.models import TenantSettings, User
+from shared.domain.settings import is_time_zone, settings_from_document
 
 
 def _good() -> dict[str, Any]:

@@ -19,7 +19,6 @@ from shared.adapters.firestore.base import unique
 from shared.domain import directory_keys
 from shared.domain import emails as email_rules
 from shared.domain.calendar_state import CalendarUpdate
-from shared.domain.directory_file import settings_from_document
 from shared.domain.models import (
     Account,
     CalendarState,
@@ -37,6 +36,7 @@ from shared.domain.models import (
     UnmatchedReason,
     User,
 )
+from shared.domain.settings import settings_from_document
 
 
 def _camel(name: str) -> str:

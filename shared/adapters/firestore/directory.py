@@ -168,47 +168,7 @@ class FirestoreDirectoryStore:
                     s.id for s in self._db.get_all(list(chunk), field_paths=["email"]) if s.exists
                 )
 
-        writes: list[tuple[Any, dict[str, Any]]] = [
-            (
-                tenant_ref,
-                {
-                    "name": directory.tenant.name,
-                    "internalDomains": list(directory.tenant.internal_domains),
-                    "settings": dict(directory.settings_document),
-                },
-            )
-        ]
-        for account in directory.accounts:
-            writes.append(
-                (
-                    tenant_ref.collection(ACCOUNTS).document(account.id),
-                    {
-                        "name": account.name,
-                        "domains": list(account.raw_domains),
-                        "domainKeys": list(account.domains),
-                    },
-                )
-            )
-        for user in directory.users:
-            writes.append(
-                (
-                    tenant_ref.collection(USERS).document(user.id),
-                    {
-                        "email": user.email,
-                        "name": user.name,
-                        "accountId": user.account_id,
-                        "emailKey": user.email,
-                    },
-                )
-            )
-        new_members = 0
-        for member in directory.members:
-            data: dict[str, Any] = {"email": member.email, "name": member.name}
-            if member.id not in existing:
-                data["calendar"] = {"status": ConnectionStatus.NOT_CONNECTED.value, "consecutiveFailures": 0}
-                new_members += 1
-            writes.append((members.document(member.id), data))
-
+        writes, new_members = _directory_writes(tenant_ref, directory, existing)
         with translated("writing the directory"):
             for chunk in chunks(writes, MAX_WRITES_PER_COMMIT):
                 batch = self._db.batch()
@@ -221,3 +181,51 @@ class FirestoreDirectoryStore:
             "members": len(directory.members),
             "newMembers": new_members,
         }
+
+
+def _directory_writes(
+    tenant_ref: Any, directory: DirectoryFile, existing_members: set[str]
+) -> tuple[list[tuple[Any, dict[str, Any]]], int]:
+    """The (document, fields to merge) of an import, and how many members are new: a new member
+    gets `calendar.status = not_connected`; an existing member's `calendar` is never touched."""
+    writes: list[tuple[Any, dict[str, Any]]] = [
+        (
+            tenant_ref,
+            {
+                "name": directory.tenant.name,
+                "internalDomains": list(directory.tenant.internal_domains),
+                "settings": dict(directory.settings_document),
+            },
+        )
+    ]
+    for account in directory.accounts:
+        writes.append(
+            (
+                tenant_ref.collection(ACCOUNTS).document(account.id),
+                {
+                    "name": account.name,
+                    "domains": list(account.raw_domains),
+                    "domainKeys": list(account.domains),
+                },
+            )
+        )
+    for user in directory.users:
+        writes.append(
+            (
+                tenant_ref.collection(USERS).document(user.id),
+                {
+                    "email": user.email,
+                    "name": user.name,
+                    "accountId": user.account_id,
+                    "emailKey": user.email,
+                },
+            )
+        )
+    new_members = 0
+    for member in directory.members:
+        data: dict[str, Any] = {"email": member.email, "name": member.name}
+        if member.id not in existing_members:
+            data["calendar"] = {"status": ConnectionStatus.NOT_CONNECTED.value, "consecutiveFailures": 0}
+            new_members += 1
+        writes.append((tenant_ref.collection(MEMBERS).document(member.id), data))
+    return writes, new_members
