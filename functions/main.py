@@ -219,7 +219,7 @@ def directory_changed(cloud_event: CloudEvent) -> None:
     makes Eventarc redeliver (Firestore unavailable, write contention): the re-match is
     idempotent and reads the directory as it is now, not the event's payload."""
     # Imported here: it loads protobuf and Google's event types (~0.2 s), which only this needs.
-    from shared.adapters.firestore_events import directory_change_from_event
+    from shared.adapters.firestore.document_events import directory_change_from_event
 
     log = get_logger(function="directory_changed", event_id=cloud_event.get("id"))
     delivery = _Delivery(log, _DIRECTORY_EVENT)

@@ -150,7 +150,7 @@ def token_vault() -> ports.TokenVault:
 @functools.cache
 def oauth_state_store() -> ports.OAuthStateStore:
     """Pending OAuth consents (`oauthStates/{sha256(state)}`)."""
-    from shared.adapters.firestore_oauth_states import FirestoreOAuthStateStore
+    from shared.adapters.firestore import FirestoreOAuthStateStore
 
     return FirestoreOAuthStateStore(firestore_client())
 

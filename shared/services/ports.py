@@ -13,7 +13,7 @@ Ports, and the adapter implementing each (all under `shared/adapters/`):
   `firestore.FirestoreMeetingStore`;
 - `CalendarSource`: `calendar.GoogleCalendarSource`; `TokenVault`:
   `secrets.SecretManagerTokenVault`; `JobPublisher`: `pubsub.PubSubJobPublisher`;
-- `OAuthStateStore`: `firestore_oauth_states.FirestoreOAuthStateStore`; `OAuthProvider`:
+- `OAuthStateStore`: `firestore.FirestoreOAuthStateStore`; `OAuthProvider`:
   `oauth.GoogleOAuthClient`.
 """
 

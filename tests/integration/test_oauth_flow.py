@@ -804,7 +804,7 @@ def test_no_token_code_or_verifier_leaks_into_logs_pages_or_firestore(
 
 
 def test_of_two_callbacks_holding_the_same_state_only_one_consumes_it(sandbox: Sandbox) -> None:
-    from shared.adapters.firestore_oauth_states import FirestoreOAuthStateStore
+    from shared.adapters.firestore.oauth_states import FirestoreOAuthStateStore
     from shared.services.ports import PendingConsent
 
     store = FirestoreOAuthStateStore(sandbox.db)

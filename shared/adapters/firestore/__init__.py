@@ -6,6 +6,8 @@ Firestore").
 | `members.py` | `FirestoreMemberStore`: members' `calendar` state, the sync lease, due members |
 | `directory.py` | `FirestoreDirectoryStore`: tenant, accounts, users, member addresses; imports |
 | `meetings.py` | `FirestoreMeetingStore`: meetings and interactions, atomic plans, index queries |
+| `oauth_states.py` | `FirestoreOAuthStateStore`: pending OAuth consents (`oauthStates`) |
+| `document_events.py` | Eventarc document-written events on users and accounts -> `DirectoryChange` |
 | `codecs.py` | documents <-> domain objects, one `<noun>_from_document` / `_to_document` pair each |
 | `fast_path.py` | every use of SDK internals: raw query results and raw protobuf commits |
 | `base.py` | collection names, query limits, error translation |
@@ -18,5 +20,11 @@ a missing tenant or member -> `NotFound`.
 from shared.adapters.firestore.directory import FirestoreDirectoryStore
 from shared.adapters.firestore.meetings import FirestoreMeetingStore
 from shared.adapters.firestore.members import FirestoreMemberStore
+from shared.adapters.firestore.oauth_states import FirestoreOAuthStateStore
 
-__all__ = ["FirestoreDirectoryStore", "FirestoreMeetingStore", "FirestoreMemberStore"]
+__all__ = [
+    "FirestoreDirectoryStore",
+    "FirestoreMeetingStore",
+    "FirestoreMemberStore",
+    "FirestoreOAuthStateStore",
+]
