@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared import config as config_module
+from shared import logs
 from shared.config import Config
 from shared.services import ports
 
@@ -27,13 +28,20 @@ if TYPE_CHECKING:  # SDKs and services are imported where they are built (cold s
 
 @functools.cache
 def config() -> Config:
-    """The process configuration (validated, nothing required yet: callers ask for what they need)."""
-    return config_module.load_config()
+    """The process configuration (validated, nothing required yet: callers ask for what they need).
+    Its secrets are registered with the log redaction."""
+    return _with_secrets_redacted(config_module.load_config())
 
 
 def require(*names: str) -> Config:
     """The configuration, raising one ConfigError that lists every missing value in `names`."""
-    return config_module.load_config(require=names)
+    return _with_secrets_redacted(config_module.load_config(require=names))
+
+
+def _with_secrets_redacted(settings: Config) -> Config:
+    logs.register_secret(settings.oauth_client_secret)
+    logs.register_secret(settings.link_signing_key)
+    return settings
 
 
 @functools.cache

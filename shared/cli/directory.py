@@ -8,6 +8,7 @@ from typing import IO, Any
 import click
 
 from shared.cli.app import cli
+from shared.cli.options import ID
 from shared.cli.output import table, utc_text
 
 
@@ -80,7 +81,7 @@ def _member_status(member: Any) -> dict[str, Any]:
 
 
 @cli.command("status")
-@click.option("--tenant", "tenant_id", required=True, help="Tenant id.")
+@click.option("--tenant", "tenant_id", type=ID, required=True, help="Tenant id.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 def status_command(tenant_id: str, as_json: bool) -> None:
     """Each member's connection and sync state (status, Google account, last success, failures)."""

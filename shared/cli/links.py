@@ -10,11 +10,12 @@ from datetime import timedelta
 import click
 
 from shared.cli.app import cli
+from shared.cli.options import ID
 
 
 def _tenant_member(function: Callable[..., None]) -> Callable[..., None]:
-    function = click.option("--member", "member_id", required=True, help="Member id.")(function)
-    return click.option("--tenant", "tenant_id", required=True, help="Tenant id.")(function)
+    function = click.option("--member", "member_id", type=ID, required=True, help="Member id.")(function)
+    return click.option("--tenant", "tenant_id", type=ID, required=True, help="Tenant id.")(function)
 
 
 def _print_link(purpose_name: str, tenant_id: str, member_id: str, ttl_minutes: int | None) -> None:

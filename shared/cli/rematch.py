@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from shared.cli.app import cli
+from shared.cli.options import ID
 from shared.cli.output import table
 
 _CHANGE_COLUMNS = ("change", "date", "title", "from", "to")
@@ -54,7 +55,7 @@ class _Progress:
 
 
 @cli.command("rematch")
-@click.option("--tenant", "tenant_id", required=True, help="Tenant id.")
+@click.option("--tenant", "tenant_id", type=ID, required=True, help="Tenant id.")
 @click.option("--max-lines", default=200, show_default=True, help="Changes listed at most.")
 def rematch_command(tenant_id: str, max_lines: int) -> None:
     """Re-evaluate every stored meeting of the tenant against the directory as it is now, without

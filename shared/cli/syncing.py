@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from shared.cli.app import cli
+from shared.cli.options import ID
 from shared.cli.output import table, utc_text
 
 _SYNC_COLUMNS = (
@@ -27,8 +28,8 @@ _INTERACTION_COLUMNS = ("date", "start", "min", "account", "title", "attendees",
 
 
 @cli.command("sync")
-@click.option("--tenant", "tenant_id", help="Only this tenant (default: every tenant).")
-@click.option("--member", "member_id", help="Only this member (needs --tenant).")
+@click.option("--tenant", "tenant_id", type=ID, help="Only this tenant (default: every tenant).")
+@click.option("--member", "member_id", type=ID, help="Only this member (needs --tenant).")
 @click.option("--full", is_flag=True, help="Full listing instead of the incremental one.")
 def sync_command(tenant_id: str | None, member_id: str | None, full: bool) -> None:
     """Sync the selected members now, in this process (all connected members by default), with
@@ -85,8 +86,8 @@ def sync_command(tenant_id: str | None, member_id: str | None, full: bool) -> No
 
 
 @cli.command("interactions")
-@click.option("--tenant", "tenant_id", required=True, help="Tenant id.")
-@click.option("--account", "account_id", help="Only this account.")
+@click.option("--tenant", "tenant_id", type=ID, required=True, help="Tenant id.")
+@click.option("--account", "account_id", type=ID, help="Only this account.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON array of the interaction documents.")
 def interactions_command(tenant_id: str, account_id: str | None, as_json: bool) -> None:
     """List interactions, oldest first (`--json`: the [interaction

@@ -148,16 +148,27 @@ def sync_failed(state: CalendarState, message: str, *, now: datetime) -> Calenda
     )
 
 
-def reauth_needed(message: str, *, now: datetime) -> CalendarUpdate:
+def reauth_needed(state: CalendarState, message: str, *, now: datetime) -> CalendarUpdate:
     """The member's consent is gone (revoked, expired, or no refresh token stored): no more
-    scheduled syncs until the member connects again; the lease is released."""
+    scheduled syncs until the member connects again; the failure is counted like any other; the
+    lease is released."""
     return CalendarUpdate(
         status=ConnectionStatus.NEEDS_REAUTH,
         last_error=message[:MAX_ERROR_LENGTH],
         last_sync_at=now,
+        consecutive_failures=state.consecutive_failures + 1,
         lease_owner=None,
         lease_expires_at=None,
     )
+
+
+def is_lease_held(state: CalendarState, now: datetime, *, margin: timedelta) -> bool:
+    """Whether a sync may still write under the lease it took: the expiry it set (taking or
+    renewing the lease) is more than `margin` away by this worker's clock. Another worker can take
+    the lease over only once it has expired by *its* clock; the margin covers the skew between the
+    two clocks, so a worker that was paused past its lease stops writing before anyone else
+    starts."""
+    return state.lease_expires_at is not None and now < state.lease_expires_at - margin
 
 
 def lease_released() -> CalendarUpdate:

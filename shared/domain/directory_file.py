@@ -16,12 +16,12 @@ in the file but already exists in the tenant: the file lists those ids in
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shared.domain import emails as email_rules
+from shared.domain import ids
 from shared.domain.models import Tenant, User
 from shared.domain.settings import parse_domain_list, settings_from_document, settings_problems
 from shared.errors import InvalidInput
@@ -32,8 +32,6 @@ _TENANT_FIELDS = frozenset({"id", "name", "internalDomains", "settings"})
 _ACCOUNT_FIELDS = frozenset({"id", "name", "domains"})
 _USER_FIELDS = frozenset({"id", "email", "name", "accountId"})
 _MEMBER_FIELDS = frozenset({"id", "email", "name"})
-_RESERVED_ID = re.compile(r"^__.*__$")
-_MAX_ID_BYTES = 1500
 
 
 class DirectoryFileInvalid(InvalidInput):
@@ -122,16 +120,10 @@ def _lines(problems: Iterable[_Problem]) -> tuple[str, ...]:
 
 
 def id_problem(value: object) -> str | None:
-    """Why `value` cannot be a Firestore document id, or None."""
-    if not isinstance(value, str) or not value.strip():
-        return "id must be a non-empty string"
-    if value != value.strip():
+    """Why `value` cannot be an id of the file (see shared.domain.ids), or None."""
+    if isinstance(value, str) and value and value != value.strip():
         return f"id {json.dumps(value)} has leading or trailing spaces"
-    if "/" in value or value in (".", "..") or _RESERVED_ID.match(value):
-        return f"id {json.dumps(value)} is not usable as a document id"
-    if len(value.encode()) > _MAX_ID_BYTES:
-        return "id is too long"
-    return None
+    return ids.id_problem(value)
 
 
 class _Rows:

@@ -25,12 +25,12 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from shared.domain import ids
 from shared.errors import InvalidInput
 
 CONNECT_LINK_TTL = timedelta(minutes=15)
 DISCONNECT_LINK_TTL = timedelta(hours=24)  # may be mailed; disconnecting is the safe direction
 _VERSION = "calsync-link-v1"
-_MAX_ID_LENGTH = 256
 _SIGNATURE_BYTES = 32
 PARAMS = ("t", "m", "exp", "sig")
 
@@ -71,10 +71,11 @@ def sign_link(
 ) -> dict[str, str]:
     """The query parameters of a signed link (`t`, `m`, `exp`, `sig`).
 
-    Raises ValueError for an empty or over-long id, or a naive `expires_at`."""
-    for name, value in (("tenant id", tenant_id), ("member id", member_id)):
-        if not value or len(value) > _MAX_ID_LENGTH:
-            raise ValueError(f"{name} must be 1..{_MAX_ID_LENGTH} characters")
+    Raises ValueError for an invalid id (shared.domain.ids), or a naive `expires_at`."""
+    for name, value in (("tenant", tenant_id), ("member", member_id)):
+        problem = ids.id_problem(value)
+        if problem is not None:
+            raise ValueError(f"{name} {problem}")
     if expires_at.tzinfo is None:
         raise ValueError("expires_at must be timezone-aware")
     exp = int(expires_at.timestamp())
@@ -95,7 +96,7 @@ def verify_link(
     raw_exp, raw_sig = params.get("exp") or "", params.get("sig") or ""
     if not (tenant_id and member_id and raw_exp and raw_sig):
         raise LinkError(LinkErrorKind.MALFORMED, "The link is incomplete: open the full link you were sent.")
-    if len(tenant_id) > _MAX_ID_LENGTH or len(member_id) > _MAX_ID_LENGTH:
+    if not (ids.is_valid_id(tenant_id) and ids.is_valid_id(member_id)):
         raise LinkError(LinkErrorKind.MALFORMED, "The link is malformed.")
     if not raw_exp.isascii() or not raw_exp.isdigit() or len(raw_exp) > 12:
         raise LinkError(LinkErrorKind.MALFORMED, "The link is malformed.")

@@ -16,6 +16,9 @@ from shared.domain import emails as email_rules
 from shared.domain.events import time_zone
 from shared.domain.models import TenantSettings
 
+MIN_BACKFILL_DAYS = 1
+MAX_BACKFILL_DAYS = 3650  # ten years: a window start any date arithmetic can represent
+
 SETTINGS_FIELDS = frozenset(
     {"backfillDays", "includePrivateEvents", "excludeDeclined", "freeMailDomainsAllowed", "defaultTimeZone"}
 )
@@ -30,6 +33,10 @@ def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_backfill_days(value: object) -> TypeGuard[int]:
+    return _is_int(value) and MIN_BACKFILL_DAYS <= value <= MAX_BACKFILL_DAYS
+
+
 def settings_problems(raw: Mapping[str, Any]) -> tuple[list[str], dict[str, Any]]:
     """Problems of a settings object, and its normalised document (camelCase)."""
     problems: list[str] = []
@@ -38,10 +45,13 @@ def settings_problems(raw: Mapping[str, Any]) -> tuple[list[str], dict[str, Any]
         problems.append(f"unknown setting {json.dumps(name)}")
     if "backfillDays" in raw:
         value = raw["backfillDays"]
-        if _is_int(value) and value > 0:
+        if _is_backfill_days(value):
             document["backfillDays"] = value
         else:
-            problems.append(f"settings.backfillDays must be a positive integer, got {json.dumps(value)}")
+            problems.append(
+                f"settings.backfillDays must be an integer from {MIN_BACKFILL_DAYS} to {MAX_BACKFILL_DAYS}, "
+                f"got {json.dumps(value)}"
+            )
     for name in ("includePrivateEvents", "excludeDeclined"):
         if name in raw:
             if isinstance(raw[name], bool):
@@ -78,7 +88,7 @@ def settings_from_document(raw: Any) -> TenantSettings:
     include_private = raw.get("includePrivateEvents")
     exclude_declined = raw.get("excludeDeclined")
     return TenantSettings(
-        backfill_days=backfill if _is_int(backfill) and backfill > 0 else defaults.backfill_days,
+        backfill_days=backfill if _is_backfill_days(backfill) else defaults.backfill_days,
         include_private_events=(
             include_private if isinstance(include_private, bool) else defaults.include_private_events
         ),

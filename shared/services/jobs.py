@@ -16,12 +16,12 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from shared.domain import ids
 from shared.errors import InvalidInput
 from shared.services.ports import JobReason, SyncJob
 
 SCHEMA_VERSION = 1
 MAX_JOB_BYTES = 4096  # a job is two ids and a word; anything bigger is not ours
-MAX_ID_CHARS = 1500  # Firestore document ids are at most 1,500 bytes
 
 
 def encode_job(job: SyncJob) -> bytes:
@@ -52,17 +52,17 @@ def decode_job(data: bytes | str) -> SyncJob:
     version = message.get("v")
     if version != SCHEMA_VERSION or isinstance(version, bool):
         raise InvalidInput(f"sync job message has unknown schema version {version!r:.20}")
-    ids = []
+    found: list[str] = []
     for name in ("tenantId", "memberId"):
         value = message.get(name)
-        if not isinstance(value, str) or not value or "/" in value or len(value) > MAX_ID_CHARS:
+        if not ids.is_valid_id(value):
             raise InvalidInput(f"sync job message has a missing or malformed {name}")
-        ids.append(value)
+        found.append(value)
     try:
         reason = JobReason(message.get("reason", JobReason.SCHEDULED))
     except (ValueError, TypeError):  # TypeError: a list or an object
         raise InvalidInput("sync job message has an unknown reason") from None
-    return SyncJob(tenant_id=ids[0], member_id=ids[1], reason=reason)
+    return SyncJob(tenant_id=found[0], member_id=found[1], reason=reason)
 
 
 def push_message(event_data: Any) -> Mapping[str, Any]:

@@ -225,6 +225,7 @@ class PageWriter:
     def _apply_plan(self, plan: Plan) -> None:
         if plan.is_empty:
             return
+        self._calendar.ensure_held(self._deps.clock.now(), self._settings.lease_fence_s)
         self._deps.meetings.apply(self._calendar.tenant_id, plan)
         unmatched = ambiguous = 0
         for write in plan.meeting_writes:

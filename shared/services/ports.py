@@ -95,6 +95,13 @@ class MemberStore(Protocol):
         across all tenants, paged. Raises TransientError."""
         ...
 
+    def hold_members(self, members: Sequence[tuple[str, str]], until: datetime) -> int:
+        """Move these (tenant id, member id)'s next sync time to `until`: they have a job queued,
+        and the fan-out leaves them alone until that job ends (its end sets the next sync time)
+        or `until` passes. Members deleted meanwhile are skipped; returns how many were held.
+        Raises TransientError."""
+        ...
+
     def connected_members(self, tenant_id: str | None = None) -> Iterator[tuple[str, str]]:
         """(tenant id, member id) of every connected member, due or not, of one tenant or of all
         (`calsync sync`). Raises TransientError."""

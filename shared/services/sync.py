@@ -101,7 +101,7 @@ def _needs_reauth(
     deps: SyncDeps, calendar: LeasedCalendar, summary: SyncSummary, message: str, started: float
 ) -> SyncSummary:
     summary.error = message
-    calendar.save_after_error(reauth_needed(message, now=deps.clock.now()))
+    calendar.save_after_error(reauth_needed(calendar.state, message, now=deps.clock.now()))
     return _end(summary, SyncOutcome.NEEDS_REAUTH, started)
 
 

@@ -4,11 +4,13 @@ and the member's calendar state as the sync holds it (`LeasedCalendar`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from shared.domain.calendar_state import CalendarUpdate
+from shared.domain.calendar_state import CalendarUpdate, is_lease_held
 from shared.domain.models import CalendarState, Member
+from shared.errors import TransientError
 from shared.services.ports import (
     CalendarSource,
     Clock,
@@ -24,6 +26,9 @@ from shared.services.ports import (
 class SyncSettings:
     budget_s: float = 420.0  # stop listing after this, save the position, continue in a new job
     lease_ttl_s: float = 540.0  # longer than the budget plus one page; expires if a worker dies
+    # No meeting is written when the lease expires in less than this (by this worker's clock): the
+    # margin covers clock skew between workers (calendar_state.is_lease_held).
+    lease_fence_s: float = 120.0
     chunk_size: int = 200  # events planned and written atomically together
     max_conflict_retries: int = 8  # re-read and re-plan a chunk another member's worker changed
     max_listing_restarts: int = 2  # full listings restarted after a 410 in the middle of one
@@ -97,6 +102,12 @@ class LeasedCalendar:
         """Raises TransientError (the lease was lost, Firestore unavailable), NotFound."""
         self._members.update_calendar(self.tenant_id, self.member.id, update, lease_owner=self.lease_owner)
         self.state = update.apply_to(self.state)
+
+    def ensure_held(self, now: datetime, margin_s: float) -> None:
+        """Raises TransientError when the lease may be lost by now: nothing more may be written
+        (the job is redelivered and resumes from the saved cursor)."""
+        if not is_lease_held(self.state, now, margin=timedelta(seconds=margin_s)):
+            raise TransientError(f"sync lease of member {self.member.id!r} expired: stopped before writing")
 
     def save_after_error(self, update: CalendarUpdate) -> None:
         """Save the end of a sync that already failed, never raising: the sync's own error is the

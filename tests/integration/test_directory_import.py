@@ -170,7 +170,7 @@ def test_a_bad_file_names_each_bad_row_and_writes_nothing(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.splitlines() == [
-        'calsync: error: tenant (id "acme"): settings.backfillDays must be a positive integer, got 0',
+        'calsync: error: tenant (id "acme"): settings.backfillDays must be an integer from 1 to 3650, got 0',
         'calsync: error: accounts[2] (id "new"): domains has malformed domain "bad domain!"',
         'calsync: error: accounts[3] (id "logo"): duplicate id (also accounts[0])',
         'calsync: error: users[2] (id "u-9"): accountId "acme" is not an account in this file or the tenant',

@@ -127,3 +127,49 @@ def test_publisher_raises_transient_error_when_publishing_fails(firestore_projec
     creating = PubSubJobPublisher(client, firestore_project, topic, create_topic=True, batch_size=2)
     assert creating.publish(SyncJob("t", f"m{i}") for i in range(5)) == 5
     assert creating.publish([]) == 0
+
+
+def test_three_scheduler_runs_with_workers_stopped_publish_each_member_once(
+    firestore_client: firestore.Client, firestore_project: str, topic: str
+) -> None:
+    """A backlog does not amplify itself: a member whose job is still queued is not published
+    again until the job ends (here: `listing_completed`) or the hold passes."""
+    from shared.domain.calendar_state import listing_completed
+    from shared.services.schedule import QUEUED_HOLD, schedule_sync
+
+    now = datetime.now(UTC)
+    members = firestore_client.collection("tenants").document("acme").collection("members")
+    batch = firestore_client.batch()
+    for i in range(40):
+        batch.set(members.document(f"m{i}"), {"calendar": {"status": "connected", "nextSyncAt": now}})
+    batch.commit()
+    subscriber, subscription = _subscribe(firestore_project, topic)
+    store, publisher = bootstrap.member_store(), bootstrap.job_publisher()
+
+    runs = [schedule_sync(store, publisher, now + timedelta(minutes=15 * n))["published"] for n in range(3)]
+    assert runs == [40, 0, 0]
+    assert len(_pull_all(subscriber, subscription)) == 40
+
+    # m0's job ran and ended: due again at the next run; the others are still queued
+    store.update_calendar("acme", "m0", listing_completed("sync-1", now=now + timedelta(minutes=40)))
+    assert schedule_sync(store, publisher, now + timedelta(minutes=45)) == {"published": 1}
+    # a job lost in Pub/Sub is published again once the hold has passed
+    later = now + QUEUED_HOLD + timedelta(minutes=1)
+    assert schedule_sync(store, publisher, later) == {"published": 39}
+    jobs = [decode_job(data) for data in _pull_all(subscriber, subscription)]
+    assert sorted(j.member_id for j in jobs) == sorted(f"m{i}" for i in range(40))
+
+
+def test_holding_members_skips_a_member_deleted_meanwhile(firestore_client: firestore.Client) -> None:
+    from shared.adapters.firestore import FirestoreMemberStore
+
+    members = firestore_client.collection("tenants").document("acme").collection("members")
+    members.document("kept").set({"email": "k@cs.example", "calendar": {"status": "connected"}})
+    until = datetime(2026, 11, 24, 13, tzinfo=UTC)
+    held = FirestoreMemberStore(firestore_client).hold_members([("acme", "kept"), ("acme", "gone")], until)
+    assert held == 1
+    assert not members.document("gone").get().exists  # never created by the hold
+    kept = members.document("kept").get().to_dict()
+    assert kept["calendar"]["nextSyncAt"] == until
+    assert kept["calendar"]["status"] == "connected"
+    assert kept["email"] == "k@cs.example"

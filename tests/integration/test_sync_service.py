@@ -207,6 +207,7 @@ def test_revoked_consent_marks_the_member_needs_reauth_and_acknowledges(
     assert summary.outcome == "needs_reauth"
     state = bootstrap.member_store().get_member(TENANT, "m-chloe").calendar
     assert state.status == ConnectionStatus.NEEDS_REAUTH
+    assert state.consecutive_failures == 1  # invalid_grant counts as a failure
     assert state.last_error
     assert token not in state.last_error
     due = {m for _, m in bootstrap.member_store().due_members(sandbox.ANCHOR.replace(year=2030), 100)}
@@ -423,3 +424,35 @@ def test_slow_calendar_pages_still_complete(deps: SyncDeps, standin: GoogleStand
     assert summary.duration_ms >= 2000
     anna = {k for k, v in sandbox.expected_interactions().items() if v.member_ids == ("m-anna",)}
     assert anna <= set(sandbox.stored_interactions())
+
+
+def test_a_worker_paused_past_its_lease_stops_before_writing_meetings(
+    deps: SyncDeps, clock: FixedClock
+) -> None:
+    """The lease fences the meeting commits too: a worker that was paused (GC, a frozen host)
+    until its lease expired writes nothing more, while another worker takes over."""
+
+    class PausesBeforeSecondPage:
+        def __init__(self, inner: Any) -> None:
+            self.inner, self.pages = inner, 0
+
+        def list_page(self, *args: Any, **kwargs: Any) -> Any:
+            self.pages += 1
+            if self.pages == 2:
+                clock.advance(seconds=SyncSettings().lease_ttl_s + 1)
+            return self.inner.list_page(*args, **kwargs)
+
+    small = replace(deps, calendar=PausesBeforeSecondPage(_small_pages(deps.calendar, 5)))
+    with pytest.raises(TransientError, match="lease"):
+        sync_member(small, TENANT, "m-anna")
+    meetings = bootstrap.firestore_client().collection("tenants").document(TENANT).collection("meetings")
+    written = [m for m in meetings.stream() if "m-anna" in (m.to_dict() or {}).get("holders", [])]
+    assert 0 < len(written) <= 5  # only the first page: nothing after the lease ran out
+    # the next delivery takes the lease over and finishes the job
+    assert (
+        sync_member(replace(deps, calendar=_small_pages(deps.calendar, 5)), TENANT, "m-anna").outcome
+        == "synced"
+    )
+    anna = {k: v for k, v in sandbox.expected_interactions().items() if v.member_ids == ("m-anna",)}
+    stored = sandbox.stored_interactions()
+    assert {k: stored[k] for k in anna} == anna

@@ -150,13 +150,14 @@ def test_the_failure_backoff_doubles_from_two_minutes_up_to_six_hours() -> None:
     assert failure_backoff(10_000) == timedelta(hours=6)
 
 
-def test_needing_reauth_stops_the_scheduled_syncs_and_releases_the_lease() -> None:
-    state = calendar_state.reauth_needed("invalid_grant: " + "y" * 400, now=NOW).apply_to(SYNCING)
+def test_needing_reauth_stops_the_scheduled_syncs_counts_a_failure_and_releases_the_lease() -> None:
+    state = calendar_state.reauth_needed(SYNCING, "invalid_grant: " + "y" * 400, now=NOW).apply_to(SYNCING)
     assert state == dataclasses.replace(
         SYNCING,
         status=ConnectionStatus.NEEDS_REAUTH,
         last_error=("invalid_grant: " + "y" * 400)[:300],
         last_sync_at=NOW,
+        consecutive_failures=3,
         lease_owner=None,
         lease_expires_at=None,
     )

@@ -101,13 +101,13 @@ def test_every_bad_row_is_named_once() -> None:
     ]
     assert _problems(data) == [
         'tenant (id "acme"): unknown setting "typo"; '
-        "settings.backfillDays must be a positive integer, got -1; "
+        "settings.backfillDays must be an integer from 1 to 3650, got -1; "
         'settings.excludeDeclined must be true or false, got "no"; '
         'settings.defaultTimeZone must be an IANA time zone name, got "Mars/Olympus"',
         'accounts[2] (id "logo"): duplicate id (also accounts[0])',
         'accounts[3] (id "bad"): domains has malformed domains "not a domain", 7',
-        'accounts[4] (id "a/b"): missing field "domains"; id "a/b" is not usable as a document id; '
-        "name must be a string, got 3",
+        'accounts[4] (id "a/b"): missing field "domains"; id "a/b" is not usable as a document id '
+        "(1-128 characters of A-Z a-z 0-9 . _ -); name must be a string, got 3",
         'users[1] (id "u-9"): accountId "acme" is not an account in this file or the tenant',
         'users[2] (id "u1"): duplicate id (also users[0])',
         'users[3] (id "u3"): unknown field "phone"; malformed email "no-at-sign"',

@@ -13,9 +13,14 @@ from shared.services.ports import SyncJob
 
 
 def test_round_trip() -> None:
-    job = SyncJob("acme", "mémber-1", "continuation")
+    job = SyncJob("acme", "member_1.eu-x", "continuation")
     data = encode_job(job)
-    assert json.loads(data) == {"v": 1, "tenantId": "acme", "memberId": "mémber-1", "reason": "continuation"}
+    assert json.loads(data) == {
+        "v": 1,
+        "tenantId": "acme",
+        "memberId": "member_1.eu-x",
+        "reason": "continuation",
+    }
     assert decode_job(data) == job
     assert decode_job(data.decode()) == job
 

@@ -16,8 +16,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from google.events.cloud.firestore_v1 import DocumentEventData
+from google.protobuf.json_format import ParseError
 from google.protobuf.message import DecodeError
 
+from shared.domain import ids
 from shared.domain.directory_keys import ACCOUNTS, USERS, Collection
 from shared.errors import InvalidInput
 from shared.services.ports import DirectoryChange
@@ -35,7 +37,8 @@ def directory_change_from_event(attributes: Mapping[str, Any], data: Any) -> Dir
     message = _decode(data)
     path = _document_path(attributes, message)
     parts = path.split("/")
-    if len(parts) != 4 or parts[0] != "tenants" or parts[2] not in (USERS, ACCOUNTS) or not all(parts):
+    in_directory = len(parts) == 4 and parts[0] == "tenants" and parts[2] in (USERS, ACCOUNTS)
+    if not in_directory or not (ids.is_valid_id(parts[1]) and ids.is_valid_id(parts[3])):
         raise InvalidInput(f"not a user or account document: {path[:200]!r}")
     collection: Collection = USERS if parts[2] == USERS else ACCOUNTS
     return DirectoryChange(
@@ -55,7 +58,7 @@ def _decode(data: Any) -> Any:
             return message_type.FromString(bytes(data))
         if isinstance(data, Mapping):
             return DocumentEventData.pb(DocumentEventData.from_json(json.dumps(data)))
-    except (DecodeError, ValueError, TypeError) as error:
+    except (DecodeError, ParseError, ValueError, TypeError) as error:
         raise InvalidInput(f"event data is not a DocumentEventData: {type(error).__name__}") from None
     raise InvalidInput(f"event data is not a DocumentEventData: {type(data).__name__}")
 

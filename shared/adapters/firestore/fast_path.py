@@ -7,13 +7,14 @@ the SDK's own request preparation and RPC stubs:
   result (~100 µs of Python each), most of the time of a 100,000-member fan-out. The fan-out and
   the index queries of the meeting store only need names and one or two fields, read here off
   the protobuf `Document`s.
-- **Raw commits** (`commit`, and the `Write` builders): `WriteBatch.create/set/update` spend
+- **Raw commits** (`commit`, `batch_write`, and the `Write` builders): `WriteBatch.create/set/update` spend
   ~1.5 ms of Python per meeting-sized document in proto-plus wrappers, most of a full sync's CPU
   time. The builders here make the same messages on the raw protobuf classes; `encode_value`
   encodes exactly as the SDK's `_helpers.encode_value` does.
 
 SDK internals used, all of them here and nowhere else: `Query._prep_stream`,
-`Client._firestore_api`, `Client._rpc_metadata`, `Client._database_string`,
+`Client._firestore_api` (its `run_query`, `commit` and `batch_write`),
+`Client._rpc_metadata`, `Client._database_string`,
 `DocumentReference._document_path`, the proto-plus `._pb` of a response, and
 `firestore_v1._helpers.encode_value` for the rare value types. `tests/integration/
 test_firestore_fast_path.py` checks each against the emulator and against the SDK's own public
@@ -33,7 +34,7 @@ from google.cloud.firestore_v1 import field_path as _sdk_field_path
 from google.cloud.firestore_v1.types import common as common_types
 from google.cloud.firestore_v1.types import document as document_types
 from google.cloud.firestore_v1.types import write as write_types
-from google.cloud.firestore_v1.types.firestore import CommitRequest
+from google.cloud.firestore_v1.types.firestore import BatchWriteRequest, CommitRequest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 
@@ -54,6 +55,23 @@ def commit(client: firestore.Client, writes: Sequence[Any]) -> None:
     client._firestore_api.commit(request=request, metadata=client._rpc_metadata)
 
 
+def batch_write(client: firestore.Client, writes: Sequence[Any]) -> list[bool]:
+    """Apply raw `Write`s independently (not atomically: Firestore's BatchWrite, at most 500);
+    returns, per write, whether it was applied (a failed precondition fails that write only).
+    Raises the SDK's errors for the request as a whole (callers translate)."""
+    request = BatchWriteRequest.wrap(
+        _BATCH_WRITE_REQUEST(database=client._database_string, writes=list(writes))
+    )
+    response = client._firestore_api.batch_write(request=request, metadata=client._rpc_metadata)
+    return [status.code == 0 for status in response._pb.status]
+
+
+def name_of(client: firestore.Client, path: str) -> str:
+    """The full resource name of the document at `path` (`tenants/t/members/m`), without
+    building a DocumentReference (the fan-out names 100,000 of them)."""
+    return f"{client._database_string}/documents/{path}"
+
+
 def document_name(reference: Any) -> str:
     """The full resource name of a `DocumentReference` (`projects/…/documents/…`)."""
     return str(reference._document_path)
@@ -72,6 +90,19 @@ def update_write(name: str, data: Mapping[str, Any], version: object) -> Any:
         update=_DOCUMENT(name=name, fields=encode_fields(data)),
         update_mask=_DOCUMENT_MASK(field_paths=sorted(_field_path(k) for k in data)),
         current_document=_unchanged_since(version),
+    )
+
+
+def field_update_write(name: str, field_path: str, value: Any) -> Any:
+    """Set one (possibly nested, dotted) field of an existing document; fails if it is missing."""
+    *parents, leaf = field_path.split(".")
+    data: dict[str, Any] = {leaf: value}
+    for parent in reversed(parents):
+        data = {parent: data}
+    return _WRITE(
+        update=_DOCUMENT(name=name, fields=encode_fields(data)),
+        update_mask=_DOCUMENT_MASK(field_paths=[field_path]),
+        current_document=_PRECONDITION(exists=True),
     )
 
 
@@ -97,6 +128,7 @@ _WRITE = write_types.Write.pb()
 _PRECONDITION = common_types.Precondition.pb()
 _DOCUMENT_MASK = common_types.DocumentMask.pb()
 _COMMIT_REQUEST = CommitRequest.pb()
+_BATCH_WRITE_REQUEST = BatchWriteRequest.pb()
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MICROSECOND = timedelta(microseconds=1)
 

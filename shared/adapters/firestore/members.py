@@ -3,8 +3,9 @@ the cross-tenant query of due members for the fan-out."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,7 +15,14 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared.adapters.firestore import fast_path
-from shared.adapters.firestore.base import MEMBERS, TENANTS, relative_path, translated
+from shared.adapters.firestore.base import (
+    MAX_WRITES_PER_COMMIT,
+    MEMBERS,
+    TENANTS,
+    chunks,
+    relative_path,
+    translated,
+)
 from shared.adapters.firestore.codecs import calendar_updates, member_from_document
 from shared.domain.calendar_state import CalendarUpdate
 from shared.domain.models import ConnectionStatus, Member
@@ -137,6 +145,28 @@ class FirestoreMemberStore:
                 )
                 for document in fast_path.raw_documents(self._db, query):
                     yield tenant, relative_path(document.name).rsplit("/", 1)[1]
+
+    def hold_members(self, members: Sequence[tuple[str, str]], until: datetime) -> int:
+        """Set `calendar.nextSyncAt` of these (tenant id, member id) to `until`, each on its own
+        (BatchWrite, 500 a request, 8 in flight); a member deleted meanwhile is skipped. Returns
+        how many were held. Raises TransientError."""
+        writes = [
+            fast_path.field_update_write(
+                fast_path.name_of(self._db, f"{TENANTS}/{tenant_id}/{MEMBERS}/{member_id}"),
+                "calendar.nextSyncAt",
+                until,
+            )
+            for tenant_id, member_id in members
+        ]
+        batches = list(chunks(writes, MAX_WRITES_PER_COMMIT))
+        if not batches:
+            return 0
+        with (
+            translated("holding queued members"),
+            concurrent.futures.ThreadPoolExecutor(min(8, len(batches))) as pool,
+        ):
+            applied = list(pool.map(lambda batch: fast_path.batch_write(self._db, batch), batches))
+        return sum(sum(result) for result in applied)
 
     def due_members(self, now: datetime, page_size: int) -> Iterator[tuple[str, str]]:
         """(tenant id, member id) of every connected member whose `nextSyncAt` has come, across
