@@ -16,9 +16,8 @@ from shared.domain import emails as email_rules
 from shared.domain.events import time_zone
 from shared.domain.models import TenantSettings
 
-SETTINGS_FIELDS = frozenset(
-    {"backfillDays", "includePrivateEvents", "excludeDeclined", "freeMailDomainsAllowed", "defaultTimeZone"}
-)
+_BOOLEAN_FIELDS = ("includePrivateEvents", "excludeDeclined", "allowAnyGoogleAccount")
+SETTINGS_FIELDS = frozenset({"backfillDays", "freeMailDomainsAllowed", "defaultTimeZone", *_BOOLEAN_FIELDS})
 
 
 def is_time_zone(name: object) -> TypeGuard[str]:
@@ -42,7 +41,7 @@ def settings_problems(raw: Mapping[str, Any]) -> tuple[list[str], dict[str, Any]
             document["backfillDays"] = value
         else:
             problems.append(f"settings.backfillDays must be a positive integer, got {json.dumps(value)}")
-    for name in ("includePrivateEvents", "excludeDeclined"):
+    for name in _BOOLEAN_FIELDS:
         if name in raw:
             if isinstance(raw[name], bool):
                 document[name] = raw[name]
@@ -77,6 +76,7 @@ def settings_from_document(raw: Any) -> TenantSettings:
     zone = raw.get("defaultTimeZone")
     include_private = raw.get("includePrivateEvents")
     exclude_declined = raw.get("excludeDeclined")
+    allow_any_account = raw.get("allowAnyGoogleAccount")
     return TenantSettings(
         backfill_days=backfill if _is_int(backfill) and backfill > 0 else defaults.backfill_days,
         include_private_events=(
@@ -91,6 +91,9 @@ def settings_from_document(raw: Any) -> TenantSettings:
             if isinstance(d, str)
         ),
         default_time_zone=zone if is_time_zone(zone) else defaults.default_time_zone,
+        allow_any_google_account=(
+            allow_any_account if isinstance(allow_any_account, bool) else defaults.allow_any_google_account
+        ),
     )
 
 
