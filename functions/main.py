@@ -118,7 +118,7 @@ def _oauth_run(function: str, action: Callable[[ConnectService], Page]) -> flask
     """Run one use case; every error becomes a small page (4xx: nothing changed; 5xx logged)."""
     log = get_logger(function=function)
     try:
-        return _respond(action(bootstrap.connect_service()))
+        return _respond(action(bootstrap.connect_service(function)))
     except (InvalidInput, NotFound) as error:
         log.warning("request refused", error_kind=type(error).__name__, reason=getattr(error, "kind", None))
         return _respond(connect_pages.page_for_error(error))

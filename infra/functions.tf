@@ -12,7 +12,8 @@ locals {
     # Browser -> signed connect link -> redirect to Google's consent page. One Firestore write
     # (the OAuth state). 256 MiB: the libraries plus one request. 30 s: the work is ~100 ms and
     # a browser gives up long before. 10 instances: a whole team connecting at once after an
-    # announcement is still < 10 req/s.
+    # announcement is still < 10 req/s. No OAuth client secret: the consent URL carries the
+    # client id only (shared/config.py OAUTH_CONNECT).
     oauth_connect = {
       name           = "calsync-oauth-connect"
       entry_point    = "oauth_connect"
@@ -23,9 +24,9 @@ locals {
       concurrency    = 1
       public         = true
       publishes_jobs = false
+      datastore_role = "roles/datastore.user" # writes the OAuth state
       secret_env = {
-        CALSYNC_OAUTH_CLIENT_SECRET = "oauth_client_secret"
-        CALSYNC_LINK_SIGNING_KEY    = "link_signing_key"
+        CALSYNC_LINK_SIGNING_KEY = "link_signing_key"
       }
       extra_env = {}
     }
@@ -41,7 +42,8 @@ locals {
       max_instances  = 10
       concurrency    = 1
       public         = true
-      publishes_jobs = true # queues the member's first sync
+      publishes_jobs = true                   # queues the member's first sync
+      datastore_role = "roles/datastore.user" # consumes the state, marks the member connected
       secret_env = {
         CALSYNC_OAUTH_CLIENT_SECRET = "oauth_client_secret"
         CALSYNC_LINK_SIGNING_KEY    = "link_signing_key"
@@ -50,7 +52,11 @@ locals {
     }
 
     # Confirmation page (GET) and disconnect (POST): revoke at Google, destroy the secret.
-    # Rare: 5 instances.
+    # Rare: 5 instances. No OAuth client secret: Google's revoke endpoint takes the token alone
+    # (shared/config.py OAUTH_DISCONNECT). That matters because this public function can read
+    # any member's refresh token (secrets.tf, token_remover): without the client secret such a
+    # token cannot be exchanged for an access token, so it can only be revoked, never used to
+    # read a calendar.
     oauth_disconnect = {
       name           = "calsync-oauth-disconnect"
       entry_point    = "oauth_disconnect"
@@ -61,9 +67,9 @@ locals {
       concurrency    = 1
       public         = true
       publishes_jobs = false
+      datastore_role = "roles/datastore.user" # marks the member disconnected
       secret_env = {
-        CALSYNC_OAUTH_CLIENT_SECRET = "oauth_client_secret" # revocation is a client call
-        CALSYNC_LINK_SIGNING_KEY    = "link_signing_key"
+        CALSYNC_LINK_SIGNING_KEY = "link_signing_key"
       }
       extra_env = {}
     }
@@ -83,6 +89,7 @@ locals {
       concurrency    = 1
       public         = false
       publishes_jobs = true
+      datastore_role = "roles/datastore.viewer" # reads due members only: writes nothing
       secret_env     = {}
       extra_env      = {}
     }
@@ -101,7 +108,8 @@ locals {
       max_instances  = var.worker_max_instances
       concurrency    = 1
       public         = false
-      publishes_jobs = true # continuation jobs
+      publishes_jobs = true                   # continuation jobs
+      datastore_role = "roles/datastore.user" # meetings, interactions, sync state
       secret_env = {
         CALSYNC_OAUTH_CLIENT_SECRET = "oauth_client_secret" # refreshes members' access tokens
       }
@@ -144,13 +152,20 @@ resource "google_service_account" "function" {
   depends_on = [google_project_service.enabled]
 }
 
-# Every function reads and writes Firestore documents (and nothing else in the project).
-resource "google_project_iam_member" "function_datastore_user" {
+# Firestore documents and nothing else in the project: read and write (datastore.user) for the
+# functions that write, read only (datastore.viewer) for schedule_sync, which only pages
+# through due members.
+resource "google_project_iam_member" "function_datastore" {
   for_each = local.functions
 
   project = var.project_id
-  role    = "roles/datastore.user"
+  role    = each.value.datastore_role
   member  = "serviceAccount:${google_service_account.function[each.key].email}"
+}
+
+moved {
+  from = google_project_iam_member.function_datastore_user
+  to   = google_project_iam_member.function_datastore
 }
 
 # Builds the functions' images from the bundle (instead of a default, broad build account).

@@ -89,6 +89,16 @@ resource "google_project_iam_custom_role" "token_creator" {
 
 # oauth_disconnect (ConnectService.disconnect): read the token once to revoke it at Google
 # (TokenVault.read), then destroy every version and delete the secret (TokenVault.destroy).
+#
+# Why a public function keeps versions.access on every member's token: revoking at Google needs
+# the token itself (Google's revoke endpoint takes nothing else), and the name-prefix condition
+# cannot narrow further (secret names are hashes of tenant and member, one function serves all
+# tenants). What keeps this narrow in practice: the function acts only for a valid disconnect
+# link (signed with its own derived key, one hour, used up by the disconnect), it is NOT given
+# the OAuth client secret (functions.tf), so a token it reads can be revoked but never exchanged
+# for calendar access, and it has no versions.add (cannot plant a token). The alternative,
+# revoking from sync_worker (which reads tokens anyway), would give the worker destroy/delete
+# rights and make the disconnect asynchronous; we chose the smaller blast radius of this role.
 resource "google_project_iam_custom_role" "token_remover" {
   role_id     = "calsyncTokenRemover"
   title       = "calsync refresh-token remover"

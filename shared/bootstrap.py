@@ -182,14 +182,32 @@ def oauth_client() -> ports.OAuthProvider:
 
 @register
 @functools.cache
+def consent_client() -> ports.OAuthProvider:
+    """An OAuth client good for consent URLs (and revoking): `oauth_connect`, no client secret."""
+    from shared.adapters.oauth import GoogleOAuthClient
+
+    settings = require(*config_module.OAUTH_CONNECT)
+    return GoogleOAuthClient(
+        client_id=settings.required("oauth_client_id"),
+        client_secret="",
+        redirect_uri=settings.required("oauth_redirect_uri"),
+        auth_uri=settings.oauth_auth_uri,
+        token_uri=settings.oauth_token_uri,
+        revoke_uri=settings.oauth_revoke_uri,
+    )
+
+
+@register
+@functools.cache
 def revoke_client() -> ports.OAuthProvider:
-    """An OAuth client good for revoking only (the CLI's `disconnect`: needs no client secret)."""
+    """An OAuth client good for revoking only (`oauth_disconnect`, the CLI): revocation sends
+    the token alone, so it needs no client secret and none is read."""
     from shared.adapters.oauth import GoogleOAuthClient
 
     settings = config()
     return GoogleOAuthClient(
         client_id=settings.oauth_client_id or "",
-        client_secret=settings.oauth_client_secret or "",
+        client_secret="",
         redirect_uri=settings.oauth_redirect_uri or "",
         auth_uri=settings.oauth_auth_uri,
         token_uri=settings.oauth_token_uri,
@@ -197,18 +215,34 @@ def revoke_client() -> ports.OAuthProvider:
     )
 
 
-def connect_service(*, full_oauth: bool = True) -> ConnectService:
-    """`ConnectService` over the real adapters. `full_oauth=True` (the HTTP entry points) requires
-    all of `config.OAUTH` at once; the CLI asks only for what its subcommand needs."""
+_OAUTH_CLIENTS = {
+    "oauth_connect": consent_client,
+    "oauth_callback": oauth_client,
+    "oauth_disconnect": revoke_client,
+}
+
+
+def connect_service(entry_point: str | None = None, *, full_oauth: bool = True) -> ConnectService:
+    """`ConnectService` over the real adapters. `entry_point` (an OAuth function's name) requires
+    exactly what that function uses (`config.OAUTH_ENTRY_POINTS`: only the callback needs the
+    client secret). Without it, `full_oauth=True` requires all of `config.OAUTH` at once, and
+    `full_oauth=False` (the CLI) only the project: each subcommand asks for the rest."""
     from shared.adapters.clock import SystemClock
     from shared.services.connect import ConnectService
 
-    settings = require(*config_module.OAUTH) if full_oauth else require("project")
+    if entry_point is not None:
+        settings = require(*config_module.OAUTH_ENTRY_POINTS[entry_point])
+        oauth = _OAUTH_CLIENTS[entry_point]()
+    elif full_oauth:
+        settings, oauth = require(*config_module.OAUTH), oauth_client()
+    else:
+        settings, oauth = require("project"), revoke_client()
     return ConnectService(
         members=member_store(),
+        tenants=directory_store(),
         states=oauth_state_store(),
         vault=token_vault(),
-        oauth=oauth_client() if full_oauth else revoke_client(),
+        oauth=oauth,
         jobs=job_publisher(),
         clock=SystemClock(),
         link_key=settings.link_signing_key or "",

@@ -88,7 +88,9 @@ _ENV_NAMES = {name: env for name, (env, _, _) in _SPEC.items()}
 _SECRET_FIELDS = frozenset({"oauth_client_secret", "link_signing_key"})
 _MIN_SIGNING_KEY_BYTES = 16
 
-# What each kind of caller needs. The CLI asks per subcommand.
+# What each kind of caller needs. The CLI asks per subcommand. The OAuth client secret only
+# where a code is exchanged or a token refreshed (oauth_callback, sync_worker): building the
+# consent URL needs the client id, revoking needs only the token (README.md#security).
 WORKER = ("project", "oauth_client_id", "oauth_client_secret")
 OAUTH = (
     "project",
@@ -97,6 +99,14 @@ OAUTH = (
     "oauth_redirect_uri",
     "link_signing_key",
 )
+OAUTH_CONNECT = ("project", "oauth_client_id", "oauth_redirect_uri", "link_signing_key")
+OAUTH_DISCONNECT = ("project", "link_signing_key")
+# Per OAuth entry point (functions/main.py); infra/functions.tf injects the secrets to match.
+OAUTH_ENTRY_POINTS = {
+    "oauth_connect": OAUTH_CONNECT,
+    "oauth_callback": OAUTH,
+    "oauth_disconnect": OAUTH_DISCONNECT,
+}
 
 
 def load_config(require: Iterable[str] = (), environ: Mapping[str, str] | None = None) -> Config:

@@ -15,12 +15,11 @@ from typing import Any
 
 import requests
 
+from shared.domain.consent import REQUESTED_SCOPES
 from shared.errors import ConfigError, InvalidInput, PermanentError, TransientError
-from shared.services.ports import CALENDAR_SCOPE, OAuthGrant
+from shared.services.ports import OAuthGrant
 
-OPENID_SCOPE = "openid"
-EMAIL_SCOPE = "email"
-SCOPES = (OPENID_SCOPE, EMAIL_SCOPE, CALENDAR_SCOPE)
+SCOPES = REQUESTED_SCOPES
 _TIMEOUT_S = 20.0
 _TRANSIENT_STATUSES = frozenset({408, 429})
 
@@ -149,6 +148,7 @@ def _raise_on_server_error(response: requests.Response) -> requests.Response:
 
 
 def _email_from_id_token(id_token: object) -> str | None:
+    """The id token's `email` (normalised) when `email_verified` is true, else None."""
     if not isinstance(id_token, str) or not id_token:
         return None
     from google.auth import jwt
@@ -161,7 +161,9 @@ def _email_from_id_token(id_token: object) -> str | None:
     except ValueError:
         return None
     email = claims.get("email")
-    return email.strip().lower() if isinstance(email, str) and email.strip() else None
+    # Only an address Google verified identifies the account (older tokens say "true").
+    verified = claims.get("email_verified") in (True, "true")
+    return email.strip().lower() if verified and isinstance(email, str) and email.strip() else None
 
 
 def _error_code(response: requests.Response) -> str:

@@ -38,7 +38,7 @@ _TTL_OPTION = click.option(
     "--ttl-minutes",
     type=click.IntRange(1, 60 * 24 * 30),
     default=None,
-    help="How long the link stays valid (connect: 15 minutes by default; disconnect: 24 hours).",
+    help="How long the link stays valid (connect: 15 minutes by default; disconnect: 1 hour).",
 )
 
 

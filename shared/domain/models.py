@@ -25,6 +25,9 @@ class TenantSettings:
     exclude_declined: bool = True
     free_mail_domains_allowed: frozenset[str] = frozenset()  # normalised domains
     default_time_zone: str = "UTC"
+    # Whether a member may connect a Google account other than their own address or one on the
+    # tenant's internal domains (README.md#security).
+    allow_any_google_account: bool = False
 
 
 @dataclass(frozen=True, slots=True)

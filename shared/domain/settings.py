@@ -19,9 +19,8 @@ from shared.domain.models import TenantSettings
 MIN_BACKFILL_DAYS = 1
 MAX_BACKFILL_DAYS = 3650  # ten years: a window start any date arithmetic can represent
 
-SETTINGS_FIELDS = frozenset(
-    {"backfillDays", "includePrivateEvents", "excludeDeclined", "freeMailDomainsAllowed", "defaultTimeZone"}
-)
+_BOOLEAN_FIELDS = ("includePrivateEvents", "excludeDeclined", "allowAnyGoogleAccount")
+SETTINGS_FIELDS = frozenset({"backfillDays", "freeMailDomainsAllowed", "defaultTimeZone", *_BOOLEAN_FIELDS})
 
 
 def is_time_zone(name: object) -> TypeGuard[str]:
@@ -52,7 +51,7 @@ def settings_problems(raw: Mapping[str, Any]) -> tuple[list[str], dict[str, Any]
                 f"settings.backfillDays must be an integer from {MIN_BACKFILL_DAYS} to {MAX_BACKFILL_DAYS}, "
                 f"got {json.dumps(value)}"
             )
-    for name in ("includePrivateEvents", "excludeDeclined"):
+    for name in _BOOLEAN_FIELDS:
         if name in raw:
             if isinstance(raw[name], bool):
                 document[name] = raw[name]
@@ -87,6 +86,7 @@ def settings_from_document(raw: Any) -> TenantSettings:
     zone = raw.get("defaultTimeZone")
     include_private = raw.get("includePrivateEvents")
     exclude_declined = raw.get("excludeDeclined")
+    allow_any_account = raw.get("allowAnyGoogleAccount")
     return TenantSettings(
         backfill_days=backfill if _is_backfill_days(backfill) else defaults.backfill_days,
         include_private_events=(
@@ -101,6 +101,9 @@ def settings_from_document(raw: Any) -> TenantSettings:
             if isinstance(d, str)
         ),
         default_time_zone=zone if is_time_zone(zone) else defaults.default_time_zone,
+        allow_any_google_account=(
+            allow_any_account if isinstance(allow_any_account, bool) else defaults.allow_any_google_account
+        ),
     )
 
 

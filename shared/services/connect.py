@@ -6,16 +6,20 @@ Use cases, each reading through ports and deciding in plain code:
 - `start_connect(link params)` -> Google's consent URL: the link proves who the member is; a
   fresh random `state` (single use, 10 minutes) is stored server-side under sha256(state), bound
   to the tenant and the member. The PKCE verifier is bound to the state cryptographically:
-  HMAC(CALSYNC_LINK_SIGNING_KEY, state), recomputed at the callback, so it is never stored (no
-  Firestore reader or SDK debug log of a Firestore write can see it).
+  HMAC(the PKCE key derived from CALSYNC_LINK_SIGNING_KEY, state), recomputed at the callback,
+  so it is never stored (no Firestore reader or SDK debug log of a Firestore write can see it).
 - `complete_connect(callback params)` -> CallbackOutcome. Nothing is written for a missing,
   unknown, expired or used state, or a missing code (ConsentError). The code is exchanged
   before the state is consumed, so a token endpoint failure leaves the state usable for a
-  retry; the state is then consumed atomically (one winner), the granted scopes are checked,
-  the refresh token stored (Secret Manager failure: the member is not touched), and only then
-  the member marked connected and a first sync queued.
-- `disconnect(tenant, member)`: revoke at Google (already revoked is fine), destroy the secret,
-  mark `disconnected`. A failure before the end changes nothing the retry cannot finish.
+  retry; the state is then consumed atomically (one winner). A grant broader than asked, or
+  from a Google account that is not the member's own (shared.domain.consent), is revoked at
+  Google and refused with nothing else changed (the state stays consumed: the code is spent
+  anyway; a fresh connect link works). A grant without the calendar scope records why. Then
+  the refresh token is stored (Secret Manager failure: the member is not touched), and only
+  then the member marked connected and a first sync queued.
+- `disconnect(tenant, member)`: revoke at Google, destroy the secret, mark `disconnected`. A
+  token Google considers invalid or refuses to revoke does not stop it (retrying cannot help);
+  a transient failure at Google does, and changes nothing the retry cannot finish.
 - `set_token(tenant, member, token)`: store as the callback does; `googleEmail` is left for the
   first sync to fill in.
 
@@ -34,23 +38,33 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+from typing import Any
 
-from shared.domain import links
+from shared.domain import consent, links
 from shared.domain.calendar_state import connected, consent_not_given, disconnected
-from shared.domain.links import LinkClaims, LinkPurpose
-from shared.domain.models import Member
-from shared.errors import ConfigError, InvalidInput, TokenMissing, TransientError
+from shared.domain.keys import KeyPurpose, derive_key
+from shared.domain.links import LinkClaims, LinkError, LinkErrorKind, LinkPurpose
+from shared.domain.models import ConnectionStatus, Member, Tenant
+from shared.errors import (
+    CalsyncError,
+    ConfigError,
+    InvalidInput,
+    PermanentError,
+    TokenMissing,
+    TransientError,
+)
 from shared.logs import get_logger
 from shared.services.ports import (
-    CALENDAR_SCOPE,
     Clock,
     JobPublisher,
     JobReason,
     MemberStore,
+    OAuthGrant,
     OAuthProvider,
     OAuthStateStore,
     PendingConsent,
     SyncJob,
+    TenantStore,
     TokenVault,
 )
 
@@ -89,6 +103,8 @@ class CallbackResult(StrEnum):
     CONNECTED = "connected"
     DENIED = "denied"  # the member declined (access_denied) or Google reported another error
     SCOPE_MISSING = "scope_missing"
+    SCOPE_TOO_BROAD = "scope_too_broad"  # revoked, nothing changed
+    WRONG_ACCOUNT = "wrong_account"  # not the member's own Google account: revoked, nothing changed
 
 
 @dataclass(frozen=True)
@@ -98,6 +114,7 @@ class CallbackOutcome:
     member_id: str
     google_email: str | None = None
     first_sync_queued: bool = False
+    expected_email: str | None = None  # WRONG_ACCOUNT: the member's own address
 
 
 def state_key(state: str) -> str:
@@ -106,10 +123,10 @@ def state_key(state: str) -> str:
 
 
 def pkce_verifier(key: str, state: str) -> str:
-    """The PKCE code verifier of a consent: HMAC-SHA256(key, state), base64url (43 characters
-    of [A-Za-z0-9_-], RFC 7636's minimum length and alphabet; 256 bits)."""
+    """The PKCE code verifier of a consent: HMAC-SHA256(the PKCE key derived from `key`, state),
+    base64url (43 characters of [A-Za-z0-9_-], RFC 7636's minimum length and alphabet; 256 bits)."""
     message = f"calsync-pkce-v1\x1f{state}".encode()
-    digest = hmac.new(key.encode(), message, hashlib.sha256).digest()
+    digest = hmac.new(derive_key(key, KeyPurpose.OAUTH_PKCE), message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
@@ -121,6 +138,7 @@ class ConnectService:
         self,
         *,
         members: MemberStore,
+        tenants: TenantStore,
         states: OAuthStateStore,
         vault: TokenVault,
         oauth: OAuthProvider,
@@ -130,6 +148,7 @@ class ConnectService:
         state_ttl: timedelta = STATE_TTL,
     ) -> None:
         self._members = members
+        self._tenants = tenants
         self._states = states
         self._vault = vault
         self._oauth = oauth
@@ -144,16 +163,34 @@ class ConnectService:
     def signed_link(
         self, purpose: LinkPurpose, tenant_id: str, member_id: str, base_url: str, ttl: timedelta
     ) -> str:
-        """A signed link for an existing member. Raises NotFound, TransientError, ConfigError."""
+        """A signed link for an existing member; a disconnect link is bound to the member's
+        current connection. Raises NotFound, TransientError, ConfigError."""
         key = self._key()
-        self._members.get_member(tenant_id, member_id)
-        params = links.sign_link(key, purpose, tenant_id, member_id, self._clock.now() + ttl)
+        member = self._members.get_member(tenant_id, member_id)
+        connection = (
+            links.connection_marker(member.calendar.connected_at)
+            if purpose is LinkPurpose.DISCONNECT
+            else None
+        )
+        expires_at = self._clock.now() + ttl
+        params = links.sign_link(key, purpose, tenant_id, member_id, expires_at, connection)
         return links.link_url(base_url, params)
 
     def verify_link(self, purpose: LinkPurpose, params: Mapping[str, str]) -> tuple[LinkClaims, Member]:
-        """The claims of a valid link and its member. Raises LinkError, NotFound, TransientError."""
+        """The claims of a valid link and its member. A disconnect link is used up once the
+        connection it names has ended or been replaced. Raises LinkError, NotFound, TransientError."""
         claims = links.verify_link(self._key(), purpose, params, self._clock.now())
-        return claims, self._members.get_member(claims.tenant_id, claims.member_id)
+        member = self._members.get_member(claims.tenant_id, claims.member_id)
+        if purpose is LinkPurpose.DISCONNECT and (
+            member.calendar.status is ConnectionStatus.DISCONNECTED
+            or claims.connection != links.connection_marker(member.calendar.connected_at)
+        ):
+            raise LinkError(
+                LinkErrorKind.USED,
+                "This disconnect link was already used, or the calendar was connected again since: "
+                "ask for a new one.",
+            )
+        return claims, member
 
     def _key(self) -> str:
         if not self._link_key:
@@ -187,7 +224,6 @@ class ConnectService:
             raise ConsentError(ConsentErrorKind.MISSING_STATE, "The sign-in response has no state.")
         pending = self._pending(state)
         tenant_id, member_id = pending.tenant_id, pending.member_id
-        log = self._log.bind(tenant_id=tenant_id, member_id=member_id)
         error = params.get("error")
         code = params.get("code") or ""
         if not error and not code:
@@ -195,37 +231,81 @@ class ConnectService:
                 ConsentErrorKind.MISSING_CODE, "The sign-in response has no authorization code."
             )
         member = self._members.get_member(tenant_id, member_id)
-
         if error:
-            self._consume(state, pending)
-            reason = _safe_error_code(error)
-            message = (
-                DENIED_MESSAGE
-                if reason == "access_denied"
-                else f"Google reported {reason}: calendar not connected"
-            )
-            self._members.update_calendar(tenant_id, member_id, consent_not_given(message))
-            log.warning("oauth consent not given", error=reason)
-            return CallbackOutcome(CallbackResult.DENIED, tenant_id, member_id)
-
+            return self._not_given(state, pending, error)
         if len(code) > _MAX_CODE_LENGTH:
             raise InvalidInput("The authorization code is malformed.")
+        tenant = self._tenants.get_tenant(tenant_id)
         # Exchange first: a token endpoint failure (TransientError) or a refused code
         # (InvalidInput) leaves the state as it was, so nothing changes and a retry can work.
         grant = self._oauth.exchange_code(code, pkce_verifier(self._key(), state))
         self._consume(state, pending)
-        if CALENDAR_SCOPE not in grant.granted_scopes:
-            self._members.update_calendar(tenant_id, member_id, consent_not_given(SCOPE_MISSING_MESSAGE))
-            log.warning("oauth consent without calendar scope")
-            return CallbackOutcome(CallbackResult.SCOPE_MISSING, tenant_id, member_id, grant.email)
+        refused = self._refusal(grant, member, tenant)
+        if refused is not None:
+            return refused
 
         self._vault.store(tenant_id, member_id, grant.refresh_token)
         connection = connected(member.calendar, grant.email, now=self._clock.now())
         self._members.update_calendar(tenant_id, member_id, connection)
         queued = self._queue_first_sync(tenant_id, member_id)
         account_changed = member.calendar.google_email != grant.email
-        log.info("member connected", account_changed=account_changed, first_sync_queued=queued)
+        self._log.info(
+            "member connected",
+            tenant_id=tenant_id,
+            member_id=member_id,
+            account_changed=account_changed,
+            first_sync_queued=queued,
+        )
         return CallbackOutcome(CallbackResult.CONNECTED, tenant_id, member_id, grant.email, queued)
+
+    def _not_given(self, state: str, pending: PendingConsent, error: str) -> CallbackOutcome:
+        """Google redirected with `error` (the member declined, or another error): record why."""
+        tenant_id, member_id = pending.tenant_id, pending.member_id
+        self._consume(state, pending)
+        reason = _safe_error_code(error)
+        message = (
+            DENIED_MESSAGE
+            if reason == "access_denied"
+            else f"Google reported {reason}: calendar not connected"
+        )
+        self._members.update_calendar(tenant_id, member_id, consent_not_given(message))
+        self._log.warning("oauth consent not given", tenant_id=tenant_id, member_id=member_id, error=reason)
+        return CallbackOutcome(CallbackResult.DENIED, tenant_id, member_id)
+
+    def _refusal(self, grant: OAuthGrant, member: Member, tenant: Tenant) -> CallbackOutcome | None:
+        """The outcome of a grant that must not be kept, or None for a grant to store.
+        A broader grant or another person's account is revoked at Google and changes nothing;
+        a grant without calendar access only records why on the member."""
+        tenant_id, member_id = tenant.id, member.id
+        log = self._log.bind(tenant_id=tenant_id, member_id=member_id)
+        excess = consent.excess_scopes(grant.granted_scopes)
+        if excess:
+            self._discard(grant, log)
+            log.warning("oauth grant broader than requested; revoked", scopes=sorted(excess))
+            return CallbackOutcome(CallbackResult.SCOPE_TOO_BROAD, tenant_id, member_id)
+        if not consent.is_calendar_granted(grant.granted_scopes):
+            self._members.update_calendar(tenant_id, member_id, consent_not_given(SCOPE_MISSING_MESSAGE))
+            log.warning("oauth consent without calendar scope")
+            return CallbackOutcome(CallbackResult.SCOPE_MISSING, tenant_id, member_id, grant.email)
+        if not consent.is_allowed_account(grant.email, member, tenant):
+            self._discard(grant, log)
+            log.warning(
+                "oauth consent by another Google account; revoked", verified_email=grant.email is not None
+            )
+            return CallbackOutcome(
+                CallbackResult.WRONG_ACCOUNT, tenant_id, member_id, grant.email, expected_email=member.email
+            )
+        return None
+
+    def _discard(self, grant: OAuthGrant, log: Any) -> None:
+        """Revoke a refused grant at Google. Best effort: the token is not kept anywhere, and
+        the code it came from is spent, so a failure here must not turn the refusal into a retry."""
+        try:
+            self._oauth.revoke(grant.refresh_token)
+        except CalsyncError as error:
+            log.error(
+                "refused oauth grant not revoked at Google", error_kind=type(error).__name__, error=str(error)
+            )
 
     def _pending(self, state: str) -> PendingConsent:
         unknown = ConsentError(
@@ -285,11 +365,28 @@ class ConnectService:
             token: str | None = self._vault.read(tenant_id, member_id)
         except TokenMissing:  # never connected, or a disconnect that stopped half-way
             token = None
-        if token:
-            self._oauth.revoke(token)
+        revoked = bool(token) and self._revoke_for_disconnect(tenant_id, member_id, str(token))
         self._vault.destroy(tenant_id, member_id)
         self._members.update_calendar(tenant_id, member_id, disconnected())
-        self._log.info("member disconnected", tenant_id=tenant_id, member_id=member_id, revoked=bool(token))
+        self._log.info("member disconnected", tenant_id=tenant_id, member_id=member_id, revoked=revoked)
+
+    def _revoke_for_disconnect(self, tenant_id: str, member_id: str, token: str) -> bool:
+        """Revoke before destroying. TransientError propagates (nothing changed yet, so the retry
+        revokes); a permanent refusal cannot be retried away, and keeping the token would leave
+        the member syncing against their wish: the disconnect goes on and the token is destroyed
+        here, so nothing can use it any more (the member can also remove the grant in their
+        Google account). Returns whether Google confirmed the revocation."""
+        try:
+            self._oauth.revoke(token)
+        except PermanentError as error:
+            self._log.error(
+                "Google refused to revoke the token; disconnecting anyway (the token is destroyed)",
+                tenant_id=tenant_id,
+                member_id=member_id,
+                error=str(error),
+            )
+            return False
+        return True
 
     def set_token(self, tenant_id: str, member_id: str, refresh_token: str) -> bool:
         """Store a refresh token as the callback does and mark the member connected now

@@ -76,6 +76,17 @@ def callback_page(outcome: CallbackOutcome, return_url: str | None) -> Page:
             f"Your Google Calendar{who} is connected. Your meetings will appear shortly. "
             "You can close this page.",
         )
+    if outcome.result is CallbackResult.WRONG_ACCOUNT:
+        return wrong_account(outcome.google_email, outcome.expected_email or "")
+    if outcome.result is CallbackResult.SCOPE_TOO_BROAD:
+        return page(
+            403,
+            "More access granted than asked for",
+            "Google granted calsync more than read-only access to your calendar events (access this "
+            "Google account had given calsync before). calsync does not keep such access: it was "
+            "revoked and nothing was connected. Open your connect link again to connect with "
+            "read-only access.",
+        )
     if outcome.result is CallbackResult.SCOPE_MISSING:
         return page(
             403,
@@ -87,6 +98,18 @@ def callback_page(outcome: CallbackOutcome, return_url: str | None) -> Page:
         403,
         "Calendar not connected",
         "The Google consent was not given, so nothing was connected. Open your connect link again to retry.",
+    )
+
+
+def wrong_account(used: str | None, expected: str) -> Page:
+    """The consent came from a Google account that is not the member's own (escaped by `page`)."""
+    who = f"as {used}" if used else "with an account whose address Google has not verified"
+    return page(
+        403,
+        "Wrong Google account",
+        f"You signed in to Google {who}, but this calendar must be connected with {expected} "
+        "(or another account of your organisation). Nothing was connected, and calsync gave back "
+        "the access you just granted. Open your connect link again and choose that account.",
     )
 
 
@@ -119,7 +142,12 @@ def disconnected() -> Page:
 def page_for_error(error: Exception) -> Page:
     """The status and page for an error of the connect use cases (never its internals)."""
     if isinstance(error, LinkError):
-        status = {LinkErrorKind.MALFORMED: 400, LinkErrorKind.BAD_SIGNATURE: 403, LinkErrorKind.EXPIRED: 410}
+        status = {
+            LinkErrorKind.MALFORMED: 400,
+            LinkErrorKind.BAD_SIGNATURE: 403,
+            LinkErrorKind.EXPIRED: 410,
+            LinkErrorKind.USED: 410,
+        }
         return page(status[error.kind], "This link cannot be used", str(error))
     if isinstance(error, ConsentError):
         return page(400, "This sign-in cannot be completed", str(error))

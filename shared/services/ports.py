@@ -25,6 +25,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from shared.domain import consent
 from shared.domain.calendar_state import CalendarUpdate
 from shared.domain.directory_file import DirectoryFile
 from shared.domain.directory_keys import Collection
@@ -45,12 +46,16 @@ class Clock(Protocol):
         ...
 
 
-class DirectoryStore(Protocol):
-    """The tenant's directory: tenant document, accounts, users, members' addresses."""
+class TenantStore(Protocol):
+    """Tenant documents (name, internal domains, settings)."""
 
     def get_tenant(self, tenant_id: str) -> Tenant:
         """Raises NotFound for an unknown tenant, TransientError when Firestore is unavailable."""
         ...
+
+
+class DirectoryStore(TenantStore, Protocol):
+    """The tenant's directory: tenant document, accounts, users, members' addresses."""
 
     def member_emails(self, tenant_id: str) -> frozenset[str]:
         """Every member's normalised address (all are internal). Raises TransientError."""
@@ -291,7 +296,7 @@ class JobPublisher(Protocol):
 
 # --- connecting calendars (OAuth) ----------------------------------------------------------------
 
-CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar.events.readonly"
+CALENDAR_SCOPE = consent.CALENDAR_SCOPE
 
 
 @dataclass(frozen=True)
@@ -327,7 +332,7 @@ class OAuthGrant:
 
     refresh_token: str = field(repr=False)
     granted_scopes: frozenset[str]
-    email: str | None  # the Google account from the id_token (normalised), if any
+    email: str | None  # the Google account: the id token's verified email (normalised), if any
 
 
 class OAuthProvider(Protocol):
@@ -340,5 +345,6 @@ class OAuthProvider(Protocol):
         ...
 
     def revoke(self, refresh_token: str) -> None:
-        """Already revoked is success. Raises TransientError, PermanentError."""
+        """Already revoked or expired (Google: 400 `invalid_token`/`invalid_grant`) is success.
+        Raises TransientError (5xx, 429, network: retry later), PermanentError (any other refusal)."""
         ...

@@ -9,7 +9,7 @@ import pytest
 
 from shared.domain.directory_file import AccountRow, MemberRow, parse_directory
 from shared.domain.models import TenantSettings, User
-from shared.domain.settings import is_time_zone, settings_from_document
+from shared.domain.settings import is_time_zone, settings_from_document, settings_problems
 
 
 def _good() -> dict[str, Any]:
@@ -170,3 +170,18 @@ def test_time_zone_names() -> None:
     assert not is_time_zone(" UTC")
     assert not is_time_zone("")
     assert not is_time_zone(5)
+
+
+def test_allow_any_google_account_is_a_boolean_setting_off_by_default() -> None:
+    assert TenantSettings().allow_any_google_account is False
+    problems, document = settings_problems({"allowAnyGoogleAccount": True})
+    assert (problems, document) == ([], {"allowAnyGoogleAccount": True})
+    for bad in ("yes", 1, None, [True]):
+        problems, document = settings_problems({"allowAnyGoogleAccount": bad})
+        assert len(problems) == 1
+        assert "settings.allowAnyGoogleAccount must be true or false" in problems[0]
+        assert document == {}
+    # Read tolerantly: a malformed stored value counts as absent (false).
+    assert settings_from_document({"allowAnyGoogleAccount": True}).allow_any_google_account is True
+    assert settings_from_document({"allowAnyGoogleAccount": "true"}).allow_any_google_account is False
+    assert settings_from_document({}).allow_any_google_account is False

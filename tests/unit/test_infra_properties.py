@@ -186,7 +186,7 @@ def test_configuration_env_and_platform_injected_secrets() -> None:
         assert set(fn["secret_env"]) <= allowed, key
         assert not set(fn["extra_env"]) & allowed, f"{key}: secrets must not be plain env vars"
         if key in OAUTH_ENTRY_POINTS:
-            assert set(fn["secret_env"]) == allowed, key
+            assert "CALSYNC_LINK_SIGNING_KEY" in fn["secret_env"], key
     assert "CALSYNC_OAUTH_CLIENT_SECRET" in _functions()["sync_worker"]["secret_env"]
     assert "CALSYNC_SYNC_BUDGET_S" in _functions()["sync_worker"]["extra_env"]
 
@@ -196,6 +196,43 @@ def test_configuration_env_and_platform_injected_secrets() -> None:
     assert "google_secret_manager_secret.config" in injected["secret"]
     # No secret value is ever put in Terraform (state): the secrets have no version resource.
     assert not _resources("google_secret_manager_secret_version")
+
+
+def _needs(entry_point: str) -> tuple[str, ...]:
+    """What the code requires of the environment for one entry point (shared/config.py)."""
+    from shared import config
+
+    return {**config.OAUTH_ENTRY_POINTS, "sync_worker": config.WORKER, "schedule_sync": ("project",)}[
+        entry_point
+    ]
+
+
+def test_each_secret_is_injected_exactly_where_the_code_requires_it() -> None:
+    """Least privilege: a function that does not use a secret must not hold it. The OAuth client
+    secret is used where a code is exchanged (oauth_callback) or a token refreshed (sync_worker),
+    not to build a consent URL (oauth_connect) nor to revoke (oauth_disconnect)."""
+    secrets = {
+        "CALSYNC_OAUTH_CLIENT_SECRET": "oauth_client_secret",
+        "CALSYNC_LINK_SIGNING_KEY": "link_signing_key",
+    }
+    for key, fn in _functions().items():
+        injected = {secrets[name] for name in fn["secret_env"]}
+        required = set(_needs(key)) & set(secrets.values())
+        assert injected == required, (
+            f"{key}: injected {sorted(injected)}, the code requires {sorted(required)}"
+        )
+    holders = {k for k, f in _functions().items() if "CALSYNC_OAUTH_CLIENT_SECRET" in f["secret_env"]}
+    assert holders == {"oauth_callback", "sync_worker"}
+
+
+def test_firestore_roles_read_only_where_the_function_only_reads() -> None:
+    grant = _resource("google_project_iam_member", "function_datastore")
+    assert grant["for_each"] == "${local.functions}"
+    assert grant["role"] == "${each.value.datastore_role}"
+    roles = {key: fn["datastore_role"] for key, fn in _functions().items()}
+    assert roles.pop("schedule_sync") == "roles/datastore.viewer"  # pages through due members only
+    assert set(roles.values()) == {"roles/datastore.user"}, roles
+    assert not [a for a, r, _ in _iam_grants() if r in {"roles/datastore.owner", "roles/datastore.admin"}]
 
 
 def test_bundle_is_one_zip_named_by_its_content_hash() -> None:
@@ -314,6 +351,26 @@ def test_token_custom_roles_hold_only_what_each_use_case_calls() -> None:
     assert not {"secretmanager.secrets.delete", "secretmanager.secrets.setIamPolicy"} & writer
     assert {"secretmanager.secrets.delete", "secretmanager.versions.destroy"} <= remover
     assert not [p for p in writer | remover if p.endswith(("setIamPolicy", ".create"))]
+
+
+def test_a_public_function_that_can_read_tokens_can_only_revoke_them() -> None:
+    """oauth_disconnect reads a member's token to revoke it (secrets.tf says why). A public
+    function holding such a grant must not also hold the OAuth client secret (a token plus the
+    client secret reads calendars) nor be able to add token versions."""
+    roles = {
+        f"${{google_project_iam_custom_role.{name}.id}}": set(body["permissions"])
+        for (_, name), body in _resources("google_project_iam_custom_role").items()
+    }
+    readers: dict[str, set[str]] = {}
+    for _, role, body in _iam_grants():
+        found = re.search(r'google_service_account\.function\["(\w+)"\]', str(body.get("member", "")))
+        if found and "secretmanager.versions.access" in roles.get(role, set()):
+            readers.setdefault(found.group(1), set()).update(roles[role])
+    assert set(readers) == {"sync_worker", "oauth_disconnect"}, readers
+    for key, permissions in readers.items():
+        if _functions()[key]["public"]:
+            assert "CALSYNC_OAUTH_CLIENT_SECRET" not in _functions()[key]["secret_env"], key
+            assert "secretmanager.versions.add" not in permissions, key
 
 
 # Secret Manager client method -> the permission it is checked against.

@@ -14,10 +14,14 @@ KEY = "k" * 32
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
+CONNECTION = links.connection_marker(datetime(2026, 11, 1, 9, 30, 0, 123456, tzinfo=UTC))
+
+
 def _signed(
     purpose: LinkPurpose = LinkPurpose.CONNECT, ttl: timedelta = links.CONNECT_LINK_TTL
 ) -> dict[str, str]:
-    return links.sign_link(KEY, purpose, "acme", "m-1", NOW + ttl)
+    connection = CONNECTION if purpose is LinkPurpose.DISCONNECT else None
+    return links.sign_link(KEY, purpose, "acme", "m-1", NOW + ttl, connection)
 
 
 def _kind(
@@ -125,12 +129,14 @@ def test_link_errors_are_invalid_input_with_a_showable_message() -> None:
 
 
 def test_ids_with_every_allowed_character_round_trip_through_a_url() -> None:
-    params = links.sign_link(KEY, LinkPurpose.DISCONNECT, "Tenant-9.x_y", "__m..1", NOW + timedelta(hours=1))
+    params = links.sign_link(
+        KEY, LinkPurpose.DISCONNECT, "Tenant-9.x_y", "__m..1", NOW + timedelta(hours=1), CONNECTION
+    )
     url = links.link_url("https://cs.example.com/oauth_disconnect?lang=en", params)
     query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
     assert query["lang"] == "en"
     claims = links.verify_link(KEY, LinkPurpose.DISCONNECT, query, NOW)
-    assert (claims.tenant_id, claims.member_id) == ("Tenant-9.x_y", "__m..1")
+    assert (claims.tenant_id, claims.member_id, claims.connection) == ("Tenant-9.x_y", "__m..1", CONNECTION)
 
 
 def test_signing_refuses_bad_inputs() -> None:
@@ -147,3 +153,78 @@ def test_signature_is_deterministic_and_url_safe() -> None:
     assert a == b
     assert len(a["sig"]) == 43
     assert set(a["sig"]) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+# --- one key per purpose ------------------------------------------------------------------------
+
+
+def _raw_signature(key: bytes, claims: list[object]) -> str:
+    """A signature made directly with `key` (what links were signed with before per-purpose keys)."""
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    message = json.dumps(claims, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(hmac.new(key, message, hashlib.sha256).digest()).rstrip(b"=").decode()
+
+
+def test_links_are_signed_with_a_key_derived_per_purpose_not_with_the_signing_key() -> None:
+    from shared.domain.keys import KeyPurpose, derive_key
+
+    params = _signed()
+    claims: list[object] = ["calsync-link-v1", "connect", "acme", "m-1", int(params["exp"])]
+    assert params["sig"] == _raw_signature(derive_key(KEY, KeyPurpose.CONNECT_LINK), claims)
+    forged = {**params, "sig": _raw_signature(KEY.encode(), claims)}  # the signing key itself
+    assert _kind(forged) is LinkErrorKind.BAD_SIGNATURE
+    keys = {derive_key(KEY, purpose) for purpose in KeyPurpose}
+    assert len(keys) == len(KeyPurpose)
+    assert KEY.encode() not in keys
+    assert derive_key(KEY, KeyPurpose.OAUTH_PKCE) != derive_key("other" * 8, KeyPurpose.OAUTH_PKCE)
+
+
+def test_the_pkce_verifier_is_derived_with_its_own_key() -> None:
+    import base64
+    import hashlib
+    import hmac
+
+    from shared.domain.keys import KeyPurpose, derive_key
+    from shared.services.connect import pkce_verifier
+
+    message = b"calsync-pkce-v1\x1fsome-state"
+
+    def encoded(key: bytes) -> str:
+        return base64.urlsafe_b64encode(hmac.new(key, message, hashlib.sha256).digest()).rstrip(b"=").decode()
+
+    assert pkce_verifier(KEY, "some-state") == encoded(derive_key(KEY, KeyPurpose.OAUTH_PKCE))
+    assert pkce_verifier(KEY, "some-state") != encoded(KEY.encode())
+
+
+# --- disconnect links: short-lived and bound to one connection ----------------------------------
+
+
+def test_disconnect_links_last_one_hour_by_default() -> None:
+    assert timedelta(hours=1) == links.DISCONNECT_LINK_TTL
+
+
+def test_a_disconnect_link_carries_the_connection_it_ends_under_its_signature() -> None:
+    params = _signed(LinkPurpose.DISCONNECT)
+    assert params["c"] == CONNECTION
+    claims = links.verify_link(KEY, LinkPurpose.DISCONNECT, params, NOW)
+    assert claims.connection == CONNECTION
+    other = links.connection_marker(datetime(2026, 11, 1, 9, 30, 0, 123457, tzinfo=UTC))
+    assert _kind({**params, "c": other}, LinkPurpose.DISCONNECT) is LinkErrorKind.BAD_SIGNATURE
+    without = {k: v for k, v in params.items() if k != "c"}
+    assert _kind(without, LinkPurpose.DISCONNECT) is LinkErrorKind.BAD_SIGNATURE
+    assert _kind({**params, "c": "x1"}, LinkPurpose.DISCONNECT) is LinkErrorKind.MALFORMED
+    with pytest.raises(ValueError, match="connection"):
+        links.sign_link(KEY, LinkPurpose.DISCONNECT, "acme", "m-1", NOW)
+    with pytest.raises(ValueError, match="connection"):
+        links.sign_link(KEY, LinkPurpose.CONNECT, "acme", "m-1", NOW, CONNECTION)
+
+
+def test_the_connection_marker_is_exact_to_the_microsecond() -> None:
+    moment = datetime(2026, 11, 1, 9, 30, 0, 999999, tzinfo=UTC)
+    assert links.connection_marker(moment) == "1793525400999999"
+    assert links.connection_marker(moment) != links.connection_marker(moment + timedelta(microseconds=1))
+    assert links.connection_marker(None) == links.NO_CONNECTION

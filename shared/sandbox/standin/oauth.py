@@ -1,4 +1,5 @@
-"""Google's OAuth 2.0 endpoints for a web client, with an auto-consenting user.
+"""Google's OAuth 2.0 endpoints for a web client, with an auto-consenting user (who can be
+made to pick another account, or to have granted the client more scopes earlier: `Consent`).
 
 - `GET /o/oauth2/v2/auth` answers a 302 to the client's redirect URI, as Google does after the
   user clicked "Allow" (`code`, `scope`, `state`, `authuser`, `prompt`), or `error=access_denied`.
@@ -10,7 +11,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import secrets
@@ -18,21 +18,34 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from shared.sandbox.standin.oauth_wire import (
+    EMAIL,
+    EXPIRED_OR_REVOKED,
+    OPENID,
+    PROFILE,
+    USERINFO_EMAIL,
+    USERINFO_PROFILE,
+    b64url,
+    basic_credentials,
+    expand_scopes,
+    google_subject,
+    is_loopback_uri,
+    oauth_fault_response,
+    pkce_s256,
+    token_error,
+    token_scope_string,
+    with_query,
+)
 from shared.sandbox.standin.web import Request, Response, html_response, json_response, redirect
 
-OPENID = "openid"
-EMAIL = "email"
-PROFILE = "profile"
-USERINFO_EMAIL = "https://www.googleapis.com/auth/userinfo.email"
-USERINFO_PROFILE = "https://www.googleapis.com/auth/userinfo.profile"
+__all__ = ["Consent", "OAuthService", "expand_scopes", "oauth_fault_response", "pkce_s256"]
+
 IDENTITY_SCOPES = frozenset({OPENID, EMAIL, PROFILE, USERINFO_EMAIL, USERINFO_PROFILE})
 CALENDAR_SCOPE_PREFIX = "https://www.googleapis.com/auth/calendar"
 ISSUER = "https://accounts.google.com"
 CODE_TTL = timedelta(minutes=10)
 MAX_REFRESH_TOKENS_PER_ACCOUNT = 100  # Google silently drops the oldest beyond this
-EXPIRED_OR_REVOKED = "Token has been expired or revoked."
 
 CONSENT_MODES = ("grant", "deny", "grant_without_calendar")
 
@@ -42,11 +55,16 @@ class Consent:
     """What the simulated user does on Google's consent screen.
 
     Like Google, a request with `include_granted_scopes=true` also gets the scopes the user
-    granted the app before (until a revocation), whatever the mode.
+    granted the app before (until a revocation), whatever the mode (see
+    `OAuthService.record_earlier_grant`).
     """
 
     mode: str = "grant"  # "grant" | "deny" | "grant_without_calendar"
     default_email: str = "member@northwind-cs.com"  # account used when there is no login_hint
+    # The account the user picks in Google's account chooser, whatever the `login_hint` says
+    # (a forwarded link opened by someone else); None: the hinted account.
+    account: str | None = None
+    email_verified: bool = True  # the id token's `email_verified` for the consenting account
 
 
 @dataclass
@@ -59,6 +77,7 @@ class _Code:
     challenge_method: str
     offline: bool
     expires_at: datetime
+    email_verified: bool = True
 
 
 @dataclass
@@ -81,47 +100,6 @@ class AccessGrant:
     expires_at: datetime
     refresh_token: str | None
     revoked: bool = False
-
-
-def expand_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
-    """Google's granted form: `email` and `profile` also grant their userinfo scopes."""
-    out: list[str] = []
-    for scope in scopes:
-        if scope and scope not in out:
-            out.append(scope)
-        if scope == EMAIL and USERINFO_EMAIL not in out:
-            out.append(USERINFO_EMAIL)
-        if scope == PROFILE and USERINFO_PROFILE not in out:
-            out.append(USERINFO_PROFILE)
-    return tuple(out)
-
-
-def token_scope_string(scopes: Iterable[str]) -> str:
-    """The `scope` of a token response: Google lists the URL forms, not `email`/`profile`."""
-    return " ".join(s for s in scopes if s not in (EMAIL, PROFILE))
-
-
-def google_subject(email: str) -> str:
-    """A stable, Google-shaped numeric account id (`sub`) for an address."""
-    digest = int(hashlib.sha256(email.lower().encode()).hexdigest()[:16], 16)
-    return "1" + f"{digest:020d}"[:20]
-
-
-def _b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def pkce_s256(verifier: str) -> str:
-    return _b64url(hashlib.sha256(verifier.encode("ascii")).digest())
-
-
-def is_loopback_uri(uri: str) -> bool:
-    parts = urlsplit(uri)
-    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
-
-
-def _token_error(status: int, error: str, description: str) -> Response:
-    return json_response(status, {"error": error, "error_description": description})
 
 
 class OAuthService:
@@ -158,11 +136,20 @@ class OAuthService:
             self._granted.clear()
             self.consent.mode = Consent.mode
             self.consent.default_email = Consent.default_email
+            self.consent.account = Consent.account
+            self.consent.email_verified = Consent.email_verified
 
     def issue_refresh_token(self, email: str, scopes: Iterable[str] | None = None) -> str:
         wanted = expand_scopes(scopes or (OPENID, EMAIL, f"{CALENDAR_SCOPE_PREFIX}.events.readonly"))
         with self._lock:
             return self._new_refresh_token(self.client_id, email.strip().lower(), wanted)
+
+    def record_earlier_grant(self, email: str, scopes: Iterable[str]) -> None:
+        """The account granted this client `scopes` before (e.g. full `calendar` through another
+        consent): an `include_granted_scopes=true` consent adds them, until a revocation."""
+        account = email.strip().lower()
+        with self._lock:
+            self._granted[account] = expand_scopes([*self._granted.get(account, ()), *scopes])
 
     def revoke_refresh_token(self, token: str) -> bool:
         with self._lock:
@@ -233,9 +220,11 @@ class OAuthService:
         if mode not in CONSENT_MODES:
             return html_response(500, "Stand-in misconfigured", f"unknown consent mode {mode!r}")
         if mode == "deny":
-            return redirect(_with_query(redirect_uri, [("error", "access_denied"), ("state", state)]))
+            return redirect(with_query(redirect_uri, [("error", "access_denied"), ("state", state)]))
         hint = (arg("login_hint") or "").strip().lower()
         email = hint if "@" in hint else self.consent.default_email.strip().lower()
+        if self.consent.account:
+            email = self.consent.account.strip().lower()
         scopes = expand_scopes(requested)
         if mode == "grant_without_calendar":
             scopes = tuple(s for s in scopes if s in IDENTITY_SCOPES)
@@ -253,6 +242,7 @@ class OAuthService:
                 challenge_method=method,
                 offline=(arg("access_type") or "online") == "offline",
                 expires_at=self._clock() + CODE_TTL,
+                email_verified=self.consent.email_verified,
             )
         params = [
             ("state", state),
@@ -261,69 +251,75 @@ class OAuthService:
             ("authuser", "0"),
             ("prompt", "consent"),
         ]
-        return redirect(_with_query(redirect_uri, params))
+        return redirect(with_query(redirect_uri, params))
 
     # --- POST /token ----------------------------------------------------------------------------
 
     def token(self, request: Request) -> Response:
         if request.method != "POST":
-            return _token_error(405, "invalid_request", "Method not allowed: use POST")
+            return token_error(405, "invalid_request", "Method not allowed: use POST")
         form = request.form()
         client_id, client_secret = form.get("client_id"), form.get("client_secret")
-        basic = _basic_credentials(request.headers.get("authorization"))
+        basic = basic_credentials(request.headers.get("authorization"))
         if basic is not None:
             client_id, client_secret = basic
         if client_id != self.client_id:
-            return _token_error(401, "invalid_client", "The OAuth client was not found.")
+            return token_error(401, "invalid_client", "The OAuth client was not found.")
         if client_secret != self.client_secret:
-            return _token_error(401, "invalid_client", "Unauthorized")
+            return token_error(401, "invalid_client", "Unauthorized")
         grant_type = form.get("grant_type")
         if grant_type == "authorization_code":
             return self._exchange_code(form)
         if grant_type == "refresh_token":
             return self._refresh_access(form)
-        return _token_error(400, "unsupported_grant_type", f"Invalid grant_type: {grant_type or ''}")
+        return token_error(400, "unsupported_grant_type", f"Invalid grant_type: {grant_type or ''}")
 
     def _exchange_code(self, form: dict[str, str]) -> Response:
         with self._lock:
             code = self._codes.pop(form.get("code") or "", None)  # single use, even on failure
             if code is None or code.expires_at <= self._clock():
-                return _token_error(400, "invalid_grant", EXPIRED_OR_REVOKED)
+                return token_error(400, "invalid_grant", EXPIRED_OR_REVOKED)
             if code.client_id != self.client_id:
-                return _token_error(400, "invalid_grant", "Bad Request")
+                return token_error(400, "invalid_grant", "Bad Request")
             if form.get("redirect_uri") != code.redirect_uri:
-                return _token_error(400, "redirect_uri_mismatch", "Bad Request")
+                return token_error(400, "redirect_uri_mismatch", "Bad Request")
             if code.challenge is not None:
                 verifier = form.get("code_verifier")
                 if not verifier:
-                    return _token_error(400, "invalid_grant", "Missing code verifier.")
+                    return token_error(400, "invalid_grant", "Missing code verifier.")
                 expected = pkce_s256(verifier) if code.challenge_method == "S256" else verifier
                 if not secrets.compare_digest(expected, code.challenge):
-                    return _token_error(400, "invalid_grant", "Invalid code verifier.")
+                    return token_error(400, "invalid_grant", "Invalid code verifier.")
             refresh = (
                 self._new_refresh_token(code.client_id, code.email, code.scopes) if code.offline else None
             )
-            return json_response(
-                200, self._token_payload(code.email, code.scopes, refresh, with_refresh=True)
+            payload = self._token_payload(
+                code.email, code.scopes, refresh, with_refresh=True, email_verified=code.email_verified
             )
+            return json_response(200, payload)
 
     def _refresh_access(self, form: dict[str, str]) -> Response:
         with self._lock:
             grant = self._refresh.get(form.get("refresh_token") or "")
             if grant is None or grant.revoked:
-                return _token_error(400, "invalid_grant", EXPIRED_OR_REVOKED)
+                return token_error(400, "invalid_grant", EXPIRED_OR_REVOKED)
             if grant.client_id != self.client_id:
-                return _token_error(400, "unauthorized_client", "Unauthorized")
+                return token_error(400, "unauthorized_client", "Unauthorized")
             scopes = grant.scopes
             if form.get("scope"):  # down-scoping: only scopes of the original grant
                 wanted = expand_scopes(form["scope"].split())
                 if not set(wanted) <= set(grant.scopes):
-                    return _token_error(400, "invalid_scope", "Some requested scopes were not granted.")
+                    return token_error(400, "invalid_scope", "Some requested scopes were not granted.")
                 scopes = wanted
             return json_response(200, self._token_payload(grant.email, scopes, grant.token))
 
     def _token_payload(
-        self, email: str, scopes: tuple[str, ...], refresh_token: str | None, with_refresh: bool = False
+        self,
+        email: str,
+        scopes: tuple[str, ...],
+        refresh_token: str | None,
+        with_refresh: bool = False,
+        email_verified: bool = True,
     ) -> dict[str, object]:
         now = self._clock()
         access = "ya29.a0" + secrets.token_urlsafe(48)
@@ -346,10 +342,12 @@ class OAuthService:
         if with_refresh and refresh_token is not None:
             payload["refresh_token"] = refresh_token
         if OPENID in scopes:
-            payload["id_token"] = self._id_token(email, scopes, access, now)
+            payload["id_token"] = self._id_token(email, scopes, access, now, email_verified)
         return payload
 
-    def _id_token(self, email: str, scopes: tuple[str, ...], access: str, now: datetime) -> str:
+    def _id_token(
+        self, email: str, scopes: tuple[str, ...], access: str, now: datetime, email_verified: bool = True
+    ) -> str:
         header = {"alg": "RS256", "kid": "calsync-standin", "typ": "JWT"}
         issued = int(now.timestamp())
         claims: dict[str, object] = {
@@ -357,17 +355,17 @@ class OAuthService:
             "azp": self.client_id,
             "aud": self.client_id,
             "sub": google_subject(email),
-            "at_hash": _b64url(hashlib.sha256(access.encode()).digest()[:16]),
+            "at_hash": b64url(hashlib.sha256(access.encode()).digest()[:16]),
             "iat": issued,
             "exp": issued + 3600,
         }
         if EMAIL in scopes or USERINFO_EMAIL in scopes:
             claims["email"] = email
-            claims["email_verified"] = True
+            claims["email_verified"] = email_verified
         segments = [
-            _b64url(json.dumps(header, separators=(",", ":")).encode()),
-            _b64url(json.dumps(claims, separators=(",", ":")).encode()),
-            _b64url(b"calsync-standin-unsigned-" + secrets.token_bytes(16)),
+            b64url(json.dumps(header, separators=(",", ":")).encode()),
+            b64url(json.dumps(claims, separators=(",", ":")).encode()),
+            b64url(b"calsync-standin-unsigned-" + secrets.token_bytes(16)),
         ]
         return ".".join(segments)
 
@@ -404,41 +402,4 @@ class OAuthService:
                 if access.refresh_token and access.refresh_token in self._refresh:
                     self._revoke_grant(self._refresh[access.refresh_token])
                 return json_response(200, {})
-        return _token_error(400, "invalid_token", "Token expired or revoked")
-
-
-def _basic_credentials(header: str | None) -> tuple[str, str] | None:
-    if not header or not header.lower().startswith("basic "):
-        return None
-    from urllib.parse import unquote_plus
-
-    try:
-        decoded = base64.b64decode(header[6:].strip()).decode("utf-8")
-    except (ValueError, UnicodeDecodeError):
-        return None
-    user, _, password = decoded.partition(":")
-    return unquote_plus(user), unquote_plus(password)
-
-
-def _with_query(uri: str, params: list[tuple[str, str | None]]) -> str:
-    parts = urlsplit(uri)
-    extra = urlencode([(k, v) for k, v in params if v is not None])
-    query = f"{parts.query}&{extra}" if parts.query else extra
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
-
-
-def oauth_fault_response(service: str, status: int, reason: str | None) -> Response:
-    """Google's answer for an injected fault on an OAuth endpoint."""
-    if service == "auth":
-        return html_response(status, f"Error {status}", reason or "The server encountered an error.")
-    defaults = {
-        400: ("invalid_grant", EXPIRED_OR_REVOKED),
-        401: ("invalid_client", "Unauthorized"),
-        429: ("rate_limit_exceeded", "Rate limit exceeded."),
-        500: ("internal_failure", "Backend Error"),
-        503: ("temporarily_unavailable", "The service is currently unavailable."),
-    }
-    error, description = defaults.get(status, ("server_error", "Error"))
-    if service == "revoke" and status == 400:
-        error, description = "invalid_token", "Token expired or revoked"
-    return _token_error(status, reason or error, description)
+        return token_error(400, "invalid_token", "Token expired or revoked")
