@@ -62,9 +62,9 @@ _last_encoded = threading.local()  # the last plan encoded by this thread (check
 
 def _encoded(plan: Plan) -> _EncodedPlan:
     """Encode a plan once: the size checks and `apply` that follow on the same thread reuse it."""
-    cached = getattr(_last_encoded, "value", None)
+    cached: _EncodedPlan | None = getattr(_last_encoded, "value", None)
     if cached is not None and cached.plan is plan:
-        return cached  # type: ignore[no-any-return]
+        return cached
     meetings: dict[str, dict[str, Any]] = {}
     interactions: dict[str, dict[str, Any]] = {}
     oversized: set[str] = set()
