@@ -133,14 +133,20 @@ def plan_member_reconcile(
     return _plan_meetings(affected, context=context, now=now)
 
 
-def plan_without_meetings(plan: Plan, meeting_keys: Iterable[str], stored: Mapping[str, StoredMeeting]) -> Plan:
+def plan_without_meetings(
+    plan: Plan, meeting_keys: Iterable[str], stored: Mapping[str, StoredMeeting]
+) -> Plan:
     """The plan with nothing written for these meetings: no meeting write, no upsert and no
     delete of their interactions (those they had as `stored`, or the plan writes). They stay as
     stored (used for a meeting that cannot be written, docs/reference.md#size-limits)."""
     skipped = frozenset(meeting_keys)
     if not skipped:
         return plan
-    untouched = {interaction_id(i.meeting_key, i.account_id) for i in plan.interaction_upserts if i.meeting_key in skipped}
+    untouched = {
+        interaction_id(i.meeting_key, i.account_id)
+        for i in plan.interaction_upserts
+        if i.meeting_key in skipped
+    }
     for key in skipped:
         meeting = stored.get(key)
         if meeting is not None:

@@ -53,7 +53,11 @@ def town_hall(guests: int = 3000) -> dict[str, Any]:
     """An invitation from Anna to `guests` Acme guests, then the 30 members (past the cap)."""
     attendees = [{"email": "anna@northwind-cs.com", "organizer": True, "responseStatus": "accepted"}]
     attendees += [
-        {"email": f"guest{n:04d}@acme.com", "displayName": f"Guest {n:04d} of Acme", "responseStatus": "accepted"}
+        {
+            "email": f"guest{n:04d}@acme.com",
+            "displayName": f"Guest {n:04d} of Acme",
+            "responseStatus": "accepted",
+        }
         for n in range(guests)
     ]
     attendees += [{"email": e, "responseStatus": "accepted"} for _, e in all_members()[1:]]
@@ -88,7 +92,9 @@ def meeting_document_size(key: str) -> int:
     return document_size(path, meeting_document(key))
 
 
-def test_a_3000_guest_invitation_on_30_calendars_syncs_stored_once(deps: SyncDeps, standin: GoogleStandIn) -> None:
+def test_a_3000_guest_invitation_on_30_calendars_syncs_stored_once_and_re_matches(
+    deps: SyncDeps, standin: GoogleStandIn, clock: FixedClock
+) -> None:
     put_on_calendars(standin, town_hall(), all_members())
     summaries = [sync_member(deps, TENANT, member_id) for member_id, _ in all_members()]
 
@@ -98,7 +104,9 @@ def test_a_3000_guest_invitation_on_30_calendars_syncs_stored_once(deps: SyncDep
     acme = views[(TOWN_HALL, "acc-acme")]
     assert acme.member_ids == tuple(sorted(m for m, _ in all_members()))
     (interaction,) = [
-        i for i in bootstrap.meeting_store().list_interactions(TENANT, "acc-acme") if i.meeting_key == TOWN_HALL
+        i
+        for i in bootstrap.meeting_store().list_interactions(TENANT, "acc-acme")
+        if i.meeting_key == TOWN_HALL
     ]
     assert len(interaction.participants) == limits.MAX_GUESTS
     size = meeting_document_size(TOWN_HALL)
@@ -109,6 +117,26 @@ def test_a_3000_guest_invitation_on_30_calendars_syncs_stored_once(deps: SyncDep
         state = bootstrap.member_store().get_member(TENANT, member_id).calendar
         assert state.sync_token
         assert state.page_token is None
+
+    # a directory change touching the meeting: re-matching reads and writes it (`directory_changed`)
+    rematch = replace(bootstrap.rematch_deps(), clock=clock)
+    users = bootstrap.firestore_client().collection("tenants").document(TENANT).collection("users")
+    new_user = {"email": "Guest0007@acme.com", "name": "Seven", "accountId": "acc-acme"}
+    users.document("u-seven").set(new_user)
+
+    change = DirectoryChange(TENANT, "users", "u-seven", None, new_user)
+    summary = rematch_directory_change(rematch, change)
+
+    assert (summary.meetings, summary.updated, summary.too_large) == (1, 1, 0)
+    (interaction,) = [
+        i
+        for i in bootstrap.meeting_store().list_interactions(TENANT, "acc-acme")
+        if i.meeting_key == TOWN_HALL
+    ]
+    seven = next(a for a in interaction.attendees if a.email == "guest0007@acme.com")
+    assert (seven.user_id, str(seven.matched_by)) == ("u-seven", "email")
+    assert interaction.member_ids == tuple(sorted(m for m, _ in all_members()))
+    assert rematch_tenant(rematch, TENANT).changed == 0  # `calsync rematch`: nothing left to do
 
 
 def huge_event() -> dict[str, Any]:
@@ -161,27 +189,3 @@ def test_a_document_firestore_refuses_anyway_is_dropped_and_the_sync_goes_on(
     stored = sandbox.stored_interactions()
     assert {k: stored[k] for k in anna} == anna
     assert bootstrap.member_store().get_member(TENANT, "m-anna").calendar.sync_token
-
-
-def test_re_matching_the_3000_guest_meeting_after_a_directory_change_succeeds(
-    deps: SyncDeps, standin: GoogleStandIn, clock: FixedClock
-) -> None:
-    put_on_calendars(standin, town_hall(), all_members())
-    for member_id, _ in all_members():
-        assert sync_member(deps, TENANT, member_id).outcome == "synced"
-    rematch = replace(bootstrap.rematch_deps(), clock=clock)
-    users = bootstrap.firestore_client().collection("tenants").document(TENANT).collection("users")
-    new_user = {"email": "Guest0007@acme.com", "name": "Seven", "accountId": "acc-acme"}
-    users.document("u-seven").set(new_user)
-
-    change = DirectoryChange(TENANT, "users", "u-seven", None, new_user)
-    summary = rematch_directory_change(rematch, change)
-
-    assert (summary.meetings, summary.updated, summary.too_large) == (1, 1, 0)
-    (interaction,) = [
-        i for i in bootstrap.meeting_store().list_interactions(TENANT, "acc-acme") if i.meeting_key == TOWN_HALL
-    ]
-    seven = next(a for a in interaction.attendees if a.email == "guest0007@acme.com")
-    assert (seven.user_id, str(seven.matched_by)) == ("u-seven", "email")
-    assert interaction.member_ids == tuple(sorted(m for m, _ in all_members()))
-    assert rematch_tenant(rematch, TENANT).changed == 0  # `calsync rematch`: nothing left to do

@@ -41,7 +41,12 @@ WINDOW = T0 - timedelta(days=365)
 
 
 def guest(n: int, **extra: Any) -> dict[str, Any]:
-    return {"email": f"guest{n:04d}@acme.com", "displayName": f"Guest {n}", "responseStatus": "accepted", **extra}
+    return {
+        "email": f"guest{n:04d}@acme.com",
+        "displayName": f"Guest {n}",
+        "responseStatus": "accepted",
+        **extra,
+    }
 
 
 def big_event(guests: int, *, title: str = "Town hall", name_length: int = 0) -> dict[str, Any]:
@@ -63,7 +68,9 @@ def big_event(guests: int, *, title: str = "Town hall", name_length: int = 0) ->
     }
 
 
-def parse(payload: dict[str, Any], member_id: str = "m-ana", member_email: str = "ana@cs.example") -> MemberCopy:
+def parse(
+    payload: dict[str, Any], member_id: str = "m-ana", member_email: str = "ana@cs.example"
+) -> MemberCopy:
     change = event_from_google(
         payload,
         member_id=member_id,
@@ -109,7 +116,9 @@ def test_a_huge_invitation_keeps_2000_guests_whole_emails_and_cut_names_and_titl
 def test_what_the_cap_cuts_does_not_change_how_the_guests_kept_are_matched() -> None:
     tenant = Tenant("t", "T", internal_domains=("cs.example",))
     acme = Account("acc-acme", "Acme", ("acme.com",))
-    context = MatchingContext(tenant, frozenset({"ana@cs.example"}), DirectorySnapshot({}, {"acme.com": (acme,)}))
+    context = MatchingContext(
+        tenant, frozenset({"ana@cs.example"}), DirectorySnapshot({}, {"acme.com": (acme,)})
+    )
     small = parse(big_event(50))
     huge = parse(big_event(3000))
     kept = {a.email for a in huge.attendees}
@@ -170,7 +179,9 @@ def thirty_copies(guests: int = 3000) -> MeetingRecord:
         event = {**payload, "id": f"evt-{member}", "updated": f"2026-11-20T10:{n:02d}:00Z"}
         event["attendees"] = [own if a["email"] == email else a for a in everyone]
         copies[member] = parse(event, member, email)
-    unmatched = tuple(UnmatchedAddress(f"guest{n:04d}@acme.com", UnmatchedReason.NO_MATCH) for n in range(1998))
+    unmatched = tuple(
+        UnmatchedAddress(f"guest{n:04d}@acme.com", UnmatchedReason.NO_MATCH) for n in range(1998)
+    )
     return MeetingRecord("town-hall@acme.com", copies, {"acc-acme": "h" * 32}, {"acc-acme": T0}, unmatched)
 
 
@@ -179,14 +190,19 @@ def test_a_meeting_document_reads_back_as_the_record_written() -> None:
     assert meeting_from_document(record.meeting_key, meeting_to_document(record)) == record
 
 
-def test_copies_with_another_guest_list_are_stored_whole_and_read_back() -> None:
+def test_copies_whose_guest_lists_differ_are_stored_as_differences_or_whole_and_read_back() -> None:
     record = thirty_copies(20)
-    odd = record.copies["m-03"]
-    copies = {**record.copies, "m-03": replace(odd, attendees=odd.attendees[1:])}
+    reordered, shorter = record.copies["m-03"], record.copies["m-04"]
+    copies = {
+        **record.copies,
+        "m-03": replace(reordered, attendees=reordered.attendees[::-1]),  # another order: whole
+        "m-04": replace(shorter, attendees=shorter.attendees[1:]),  # one guest fewer: a difference
+    }
     changed = replace(record, copies=copies)
     document = meeting_to_document(changed)
     assert "attendees" in document["copies"]["m-03"]
-    assert "attendees" not in document["copies"]["m-04"]
+    assert document["copies"]["m-04"]["guestsMissing"] == ["org@acme.com"]
+    assert "attendees" not in document["copies"]["m-05"]
     assert meeting_from_document(changed.meeting_key, document) == changed
 
 
@@ -218,7 +234,9 @@ def test_the_store_names_the_meetings_whose_documents_would_be_too_large() -> No
     record = thirty_copies(20)
     long = "x" * 600
     copies = {  # 30 members, each with its own 80 long addresses: nothing to share
-        m: replace(c, attendees=tuple(EventAttendee(f"{m}-{n}-{long}@acme.com", "", "accepted") for n in range(80)))
+        m: replace(
+            c, attendees=tuple(EventAttendee(f"{m}-{n}-{long}@acme.com", "", "accepted") for n in range(80))
+        )
         for m, c in record.copies.items()
     }
     huge = replace(record, copies=copies)

@@ -16,23 +16,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.adapters.firestore.base import unique
-from shared.domain import directory_keys
 from shared.domain import emails as email_rules
 from shared.domain.calendar_state import CalendarUpdate
 from shared.domain.models import (
     Account,
     CalendarState,
     ConnectionStatus,
-    EventAttendee,
     Interaction,
     InteractionAttendee,
     MatchedBy,
-    MeetingRecord,
     Member,
-    MemberCopy,
     Participant,
     Tenant,
-    UnmatchedAddress,
     UnmatchedReason,
     User,
 )
@@ -147,7 +142,9 @@ def account_from_document(account_id: str, data: Mapping[str, Any]) -> Account:
 def user_from_document(user_id: str, data: Mapping[str, Any]) -> User:
     key = data.get("emailKey")
     email = key if isinstance(key, str) else email_rules.normalize_email(str_or(data.get("email")))
-    return User(id=user_id, email=email, name=str_or(data.get("name")), account_id=str_or(data.get("accountId")))
+    return User(
+        id=user_id, email=email, name=str_or(data.get("name")), account_id=str_or(data.get("accountId"))
+    )
 
 
 def tenant_from_document(tenant_id: str, data: Mapping[str, Any]) -> Tenant:

@@ -72,7 +72,9 @@ def _attendee_from_document(data: Mapping[str, Any]) -> EventAttendee:
 
 
 def _attendees_from_document(raw: Any) -> GuestList:
-    return tuple(_attendee_from_document(a) for a in (raw if isinstance(raw, list) else []) if isinstance(a, Mapping))
+    return tuple(
+        _attendee_from_document(a) for a in (raw if isinstance(raw, list) else []) if isinstance(a, Mapping)
+    )
 
 
 def copy_to_document(copy: MemberCopy, guests: GuestList = ()) -> dict[str, Any]:
@@ -227,4 +229,3 @@ def _unmatched_from_document(raw: Any) -> tuple[UnmatchedAddress, ...]:
                 reason = UnmatchedReason.NO_MATCH
             unmatched.append(UnmatchedAddress(email=str_or(item.get("email")), reason=reason))
     return tuple(unmatched)
-

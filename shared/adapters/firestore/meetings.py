@@ -72,7 +72,9 @@ def _encoded(plan: Plan) -> _EncodedPlan:
     for write in plan.meeting_writes:
         if write.record is not None:
             document = meetings[write.meeting_key] = meeting_to_document(write.record)
-            size = document_size((TENANTS, _LONGEST_TENANT_ID, MEETINGS, meeting_id(write.meeting_key)), document)
+            size = document_size(
+                (TENANTS, _LONGEST_TENANT_ID, MEETINGS, meeting_id(write.meeting_key)), document
+            )
             total += size
             if size > DOCUMENT_BYTES_ALLOWED:
                 oversized.add(write.meeting_key)
@@ -230,7 +232,9 @@ class FirestoreMeetingStore:
             ) from error
         except gexc.InvalidArgument as error:
             if _is_too_large(error):
-                raise DocumentTooLarge(f"Firestore refused a document of tenant {tenant_id!r} as too large") from error
+                raise DocumentTooLarge(
+                    f"Firestore refused a document of tenant {tenant_id!r} as too large"
+                ) from error
             raise
 
     def _writes_of(self, tenant_id: str, plan: Plan) -> list[Any]:
@@ -248,7 +252,9 @@ class FirestoreMeetingStore:
             elif write.expected is None:
                 writes.append(fast_path.create_write(name, encoded.meetings[write.meeting_key]))
             else:
-                writes.append(fast_path.update_write(name, encoded.meetings[write.meeting_key], write.expected))
+                writes.append(
+                    fast_path.update_write(name, encoded.meetings[write.meeting_key], write.expected)
+                )
         for interaction in plan.interaction_upserts:
             name = fast_path.document_name(interactions.document(interaction.id))
             writes.append(fast_path.set_write(name, encoded.interactions[interaction.id]))
