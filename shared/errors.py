@@ -9,6 +9,7 @@
 | `TokenMissing`       | no refresh token stored for the member        | member -> `needs_reauth`, ack     |
 | `NotFound`           | unknown tenant / member                       | ack with an error log             |
 | `InvalidInput`       | malformed message, request or file            | ack / 4xx / non-zero exit         |
+| `DocumentTooLarge`   | Firestore refused a document over 1 MiB       | drop what made it, go on          |
 | `ConfigError`        | missing or malformed environment              | fail loudly at start              |
 
 Messages never contain tokens or secrets.
@@ -47,6 +48,12 @@ class NotFound(PermanentError):
 
 class InvalidInput(PermanentError):
     """A malformed message, request, link or file."""
+
+
+class DocumentTooLarge(PermanentError):
+    """The database refused a write because a document would exceed its size limit: writing the
+    same thing again cannot succeed. Raised by the meeting store for a plan the size check let
+    through (it should not happen); the sync and the re-match drop the work it came from."""
 
 
 class CursorExpired(CalsyncError):

@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.domain.emails import normalize_email
+from shared.domain.limits import capped_guests, capped_name, capped_title
 from shared.domain.models import (
     DropReason,
     EventAttendee,
@@ -178,7 +179,7 @@ def _classify(
         event_id=event_id,
         meeting_key=meeting_key,
         updated=updated,
-        title=summary if isinstance(summary, str) else "",
+        title=capped_title(summary) if isinstance(summary, str) else "",
         start=start,
         end=end,
         time_zone=zone_name,
@@ -295,7 +296,8 @@ def _parse_updated(raw: object) -> datetime:
 
 def _attendees(raw: object, member_email: str) -> tuple[tuple[EventAttendee, ...], bool]:
     """The attendees worth keeping (non-resource, with an email containing "@"; duplicates of an
-    email keep the first entry), and whether the member declined (their `self` entry)."""
+    email keep the first entry; names and their number capped, shared.domain.limits), and
+    whether the member declined (their `self` entry, wherever it is in the list)."""
     if raw is None:
         return (), False
     if not isinstance(raw, list):
@@ -320,10 +322,10 @@ def _attendees(raw: object, member_email: str) -> tuple[tuple[EventAttendee, ...
         kept.append(
             EventAttendee(
                 email=email,
-                display_name=name if isinstance(name, str) and name.strip() else "",
+                display_name=capped_name(name) if isinstance(name, str) and name.strip() else "",
                 response_status=response,
                 is_organizer=entry.get("organizer") is True,
                 is_self=is_self,
             )
         )
-    return tuple(kept), member_declined
+    return capped_guests(kept), member_declined

@@ -154,6 +154,7 @@ class DropReason(StrEnum):
     DECLINED = "declined"
     NO_ATTENDEES = "no_attendees"
     MALFORMED = "malformed"
+    TOO_LARGE = "too_large"  # what would be stored about it exceeds the database's limits
 
 
 @dataclass(frozen=True, slots=True)

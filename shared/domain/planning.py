@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 
 from shared.domain.events import time_zone
 from shared.domain.ids import interaction_id
+from shared.domain.limits import capped_name
 from shared.domain.matching import MatchingContext, match_copy
 from shared.domain.models import (
     AttendeeMatch,
@@ -130,6 +131,31 @@ def plan_member_reconcile(
         del copies[member_id]
         affected.append((meeting, copies))
     return _plan_meetings(affected, context=context, now=now)
+
+
+def plan_without_meetings(
+    plan: Plan, meeting_keys: Iterable[str], stored: Mapping[str, StoredMeeting]
+) -> Plan:
+    """The plan with nothing written for these meetings: no meeting write, no upsert and no
+    delete of their interactions (those they had as `stored`, or the plan writes). They stay as
+    stored (used for a meeting that cannot be written, docs/reference.md#size-limits)."""
+    skipped = frozenset(meeting_keys)
+    if not skipped:
+        return plan
+    untouched = {
+        interaction_id(i.meeting_key, i.account_id)
+        for i in plan.interaction_upserts
+        if i.meeting_key in skipped
+    }
+    for key in skipped:
+        meeting = stored.get(key)
+        if meeting is not None:
+            untouched.update(interaction_id(key, account) for account in meeting.record.interaction_hashes)
+    return Plan(
+        meeting_writes=tuple(w for w in plan.meeting_writes if w.meeting_key not in skipped),
+        interaction_upserts=tuple(i for i in plan.interaction_upserts if i.meeting_key not in skipped),
+        interaction_deletes=tuple(i for i in plan.interaction_deletes if i not in untouched),
+    )
 
 
 # --- recomputing one meeting ------------------------------------------------------------------
@@ -334,4 +360,4 @@ def _user_name(email: str, context: MatchingContext) -> str:
 
 def _matched_user_name(match: AttendeeMatch, context: MatchingContext) -> str:
     user = context.user(match.email, match.user_id)
-    return user.name if user is not None else ""
+    return capped_name(user.name) if user is not None else ""

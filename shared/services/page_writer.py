@@ -4,7 +4,9 @@
     it touches -> look up the directory -> plan (pure) -> apply atomically (shared.services.recompute)
 
 and, at the end of a full listing, removing the member from the meetings the listing did not
-return again. Everything a page holds is written before the listing saves a cursor past it.
+return again. Everything a page holds is written before the listing saves a cursor past it; an
+event whose meeting would be too large to store is dropped (`too_large`), so it never holds the
+cursor back (docs/reference.md#size-limits).
 """
 
 from __future__ import annotations
@@ -28,7 +30,15 @@ from shared.domain.models import (
     Tenant,
     UnmatchedReason,
 )
-from shared.services.recompute import Decide, DirectoryCache, KeysOf, copies_in_meetings, read_plan_apply
+from shared.logs import get_logger
+from shared.services.recompute import (
+    Decide,
+    DirectoryCache,
+    DropTooLarge,
+    KeysOf,
+    copies_in_meetings,
+    read_plan_apply,
+)
 from shared.services.sync_run import LeasedCalendar, SyncDeps, SyncSettings, SyncSummary
 
 T = TypeVar("T")
@@ -58,6 +68,7 @@ class PageWriter:
         # Set when this sync starts the member's first full listing: event id -> meeting key of
         # every copy written since, the only meetings the member can hold.
         self._first_listing_meeting_keys: dict[str, str] | None = None
+        self._too_large_seen: set[tuple[str, str]] = set()  # (meeting key, event id) counted
 
     def _tenant(self) -> Tenant:
         """Raises NotFound for an unknown tenant, TransientError."""
@@ -162,6 +173,38 @@ class PageWriter:
             lambda part: _meeting_keys_touched(part, stub_meeting_keys),
             decide,
             "under this sync (write conflicts); retry later",
+            self._drop_too_large,
+        )
+
+    def _drop_too_large(self, part: Relevant, meeting_keys: frozenset[str]) -> Relevant:
+        """The changes with this member's copies of these meetings dropped as too large: the
+        member no longer holds them, as if the event could not be read."""
+        kept: list[EventHeld | EventDropped] = []
+        for change in part:
+            if isinstance(change, EventHeld) and change.copy.meeting_key in meeting_keys:
+                copy = change.copy
+                self._count_too_large(copy.meeting_key, copy.event_id, held=True)
+                kept.append(EventDropped(copy.event_id, copy.meeting_key, DropReason.TOO_LARGE))
+            else:
+                kept.append(change)
+        return kept
+
+    def _count_too_large(self, meeting_key: str, event_id: str, *, held: bool) -> None:
+        """Count and log an event left out as too large, once per sync (never its attendees)."""
+        with self._summary_lock:
+            if (meeting_key, event_id) in self._too_large_seen:
+                return
+            self._too_large_seen.add((meeting_key, event_id))
+            self._summary.too_large += 1
+            if held:
+                self._summary.held -= 1
+                self._summary.dropped += 1
+        get_logger(component="sync").warning(
+            "event too large to store: dropped",
+            tenant_id=self._calendar.tenant_id,
+            member_id=self._calendar.member.id,
+            meeting_key=meeting_key,
+            event_id=event_id,
         )
 
     def _meeting_keys_of_stubs(self, relevant: Relevant) -> Mapping[str, str]:
@@ -203,13 +246,25 @@ class PageWriter:
                 member_id, stale, generation, context, self._deps.clock.now()
             )
 
+        def too_large(part: Sequence[str], meeting_keys: frozenset[str]) -> Sequence[str]:
+            for key in sorted(meeting_keys):  # left as stored
+                self._count_too_large(key, "", held=False)
+            return [k for k in part if k not in meeting_keys]
+
         for chunk_start in range(0, len(keys), self._settings.chunk_size):
             chunk = keys[chunk_start : chunk_start + self._settings.chunk_size]
-            self._recompute(chunk, lambda part: part, decide, "during the full-listing clean-up")
+            self._recompute(chunk, lambda part: part, decide, "during the full-listing clean-up", too_large)
 
     # --- read, plan, apply -----------------------------------------------------------------
 
-    def _recompute(self, work: Sequence[T], keys_of: KeysOf[T], decide: Decide[T], when: str) -> None:
+    def _recompute(
+        self,
+        work: Sequence[T],
+        keys_of: KeysOf[T],
+        decide: Decide[T],
+        when: str,
+        too_large: DropTooLarge[T],
+    ) -> None:
         read_plan_apply(
             self._deps.meetings,
             self._calendar.tenant_id,
@@ -217,6 +272,7 @@ class PageWriter:
             keys_of=keys_of,
             decide=decide,
             apply=lambda _, plan: self._apply_plan(plan),
+            too_large=too_large,
             retries=self._settings.max_conflict_retries,
             on_conflict=self._count_conflict,
             gave_up=f"meetings kept changing {when}",

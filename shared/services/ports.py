@@ -138,12 +138,20 @@ class MeetingStore(Protocol):
 
     def apply(self, tenant_id: str, plan: Plan) -> None:
         """Write a plan atomically: all of it or nothing. Raises WriteConflict when a meeting
-        changed since it was read (re-read and re-plan), TransientError."""
+        changed since it was read (re-read and re-plan), DocumentTooLarge when the database
+        refused a document as too large (nothing written; leave out what made it),
+        TransientError."""
         ...
 
     def fits_in_one_commit(self, plan: Plan) -> bool:
         """Whether `apply` can write this plan in one atomic commit (the database's limits on
         writes and bytes per commit). Pure: raises nothing."""
+        ...
+
+    def oversized_meetings(self, plan: Plan) -> frozenset[str]:
+        """The meeting keys of the plan whose meeting document, or one of whose interaction
+        documents, would exceed the database's limit for one document: `apply` would fail on
+        them whatever the commit (docs/reference.md#size-limits). Pure: raises nothing."""
         ...
 
 

@@ -2,7 +2,9 @@
 
     read the meetings -> look up exactly the directory entries they need -> plan (pure) ->
     apply atomically; if a meeting changed meanwhile (WriteConflict), read again and re-plan;
-    if the plan is too large for one commit of the store, split the work in halves.
+    if the plan is too large for one commit of the store, split the work in halves; if a
+    meeting (or one of its interactions) would be a document over the store's size limit, leave
+    out the work that makes it so, and write the rest (docs/reference.md#size-limits).
 
 `DirectoryCache` looks the directory up in batches, once per key for the life of one job (a sync
 job, a re-match run); `read_plan_apply` is the optimistic-concurrency loop around one chunk of work.
@@ -15,7 +17,8 @@ from typing import Any, TypeVar
 
 from shared.domain import matching
 from shared.domain.models import DirectorySnapshot, MemberCopy, Plan, StoredMeeting, Tenant
-from shared.errors import TransientError, WriteConflict
+from shared.domain.planning import plan_without_meetings
+from shared.errors import DocumentTooLarge, TransientError, WriteConflict
 from shared.services.ports import DirectoryStore, MeetingStore
 
 
@@ -77,6 +80,8 @@ T = TypeVar("T")
 # The meeting keys a part of the work concerns, and the plan for that part given those meetings.
 KeysOf = Callable[[Sequence[T]], Collection[str]]
 Decide = Callable[[Sequence[T], dict[str, StoredMeeting]], Plan]
+# The work without what makes these meetings too large to store (the caller counts and logs it).
+DropTooLarge = Callable[[Sequence[T], frozenset[str]], Sequence[T]]
 
 
 def read_plan_apply(
@@ -87,6 +92,7 @@ def read_plan_apply(
     keys_of: KeysOf[T],
     decide: Decide[T],
     apply: Callable[[dict[str, StoredMeeting], Plan], None],
+    too_large: DropTooLarge[T],
     retries: int,
     on_conflict: Callable[[], None],
     gave_up: str,
@@ -97,7 +103,10 @@ def read_plan_apply(
 
     When the plan does not fit in one commit of the store and the work has more than one item,
     nothing is written: the work is split in halves, and each half is read, planned and applied
-    the same way on its own. Work that concerns no meeting reads nothing.
+    the same way on its own. When a meeting of the plan would be a document over the store's
+    limit, the plan is decided again from `too_large(work, those meetings)`, and what is still
+    too large is left as stored; the same when the store refuses a document of a one-item part
+    (DocumentTooLarge). Work that concerns no meeting reads nothing.
     Raises TransientError(`gave_up`) when the meetings kept changing, and whatever the ports and
     callbacks raise."""
 
@@ -107,18 +116,42 @@ def read_plan_apply(
             return
         for _ in range(retries + 1):
             stored = meetings.read_meetings(tenant_id, keys)
-            plan = decide(part, stored)
+            plan = _plan_within_document_limit(meetings, part, stored, decide, too_large)
             if len(part) > 1 and not meetings.fits_in_one_commit(plan):
-                middle = len(part) // 2
-                recompute(part[:middle])
-                recompute(part[middle:])
+                split(part)
                 return
             try:
                 apply(stored, plan)
             except WriteConflict:
                 on_conflict()
                 continue
+            except DocumentTooLarge:
+                if len(part) > 1:
+                    split(part)
+                else:
+                    too_large(part, frozenset(keys))  # the store refused it: leave it as stored
             return
         raise TransientError(gave_up)
 
+    def split(part: Sequence[T]) -> None:
+        middle = len(part) // 2
+        recompute(part[:middle])
+        recompute(part[middle:])
+
     recompute(work)
+
+
+def _plan_within_document_limit(
+    meetings: MeetingStore,
+    part: Sequence[T],
+    stored: dict[str, StoredMeeting],
+    decide: Decide[T],
+    too_large: DropTooLarge[T],
+) -> Plan:
+    """The plan for `part`, without what would make a document over the store's limit."""
+    plan = decide(part, stored)
+    oversized = meetings.oversized_meetings(plan)
+    if not oversized:
+        return plan
+    plan = decide(too_large(part, oversized), stored)
+    return plan_without_meetings(plan, meetings.oversized_meetings(plan), stored)

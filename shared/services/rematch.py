@@ -34,6 +34,7 @@ from shared.domain.directory_file import DirectoryFile
 from shared.domain.directory_keys import ACCOUNTS, USERS, Collection
 from shared.domain.models import MeetingRecord, Plan, StoredMeeting, Tenant
 from shared.errors import NotFound
+from shared.logs import get_logger
 from shared.services.ports import Clock, DirectoryChange, RematchDirectoryStore, RematchMeetingStore
 from shared.services.recompute import DirectoryCache, copies_in_meetings, read_plan_apply
 from shared.services.timing import finished
@@ -90,6 +91,7 @@ class RematchSummary:
     updated: int = 0
     removed: int = 0
     conflicts: int = 0
+    too_large: int = 0  # meetings left as stored: re-matched, a document would exceed the limit
     skipped: str | None = None  # why nothing was looked at
     duration_ms: int = 0
     changes: list[InteractionChange] = field(default_factory=list)
@@ -308,6 +310,7 @@ class _Rematch:
         self.settings = settings
         self.on_progress = on_progress
         self.directory = DirectoryCache(deps.directory, summary.tenant_id)
+        self.too_large_seen: set[str] = set()
 
     def run(self, keys: Sequence[str]) -> None:
         total = len(keys)
@@ -335,10 +338,24 @@ class _Rematch:
             keys_of=lambda part: part,
             decide=decide,
             apply=self._apply,
+            too_large=self._leave_too_large,
             retries=self.settings.max_conflict_retries,
             on_conflict=count_conflict,
             gave_up="meetings kept changing during a directory re-match (write conflicts); retry later",
         )
+
+    def _leave_too_large(self, keys: Sequence[str], too_large: frozenset[str]) -> Sequence[str]:
+        """Meetings whose re-matched documents would exceed the store's limit stay as they are
+        (counted and logged once; docs/reference.md#size-limits)."""
+        for key in sorted(too_large - self.too_large_seen):
+            self.too_large_seen.add(key)
+            self.summary.too_large += 1
+            get_logger(component="rematch").warning(
+                "meeting too large to store once re-matched: left as it was",
+                tenant_id=self.summary.tenant_id,
+                meeting_key=key,
+            )
+        return [k for k in keys if k not in too_large]
 
     def _apply(self, stored: dict[str, StoredMeeting], plan: Plan) -> None:
         if plan.is_empty:

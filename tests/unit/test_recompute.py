@@ -1,5 +1,6 @@
 """The read -> plan -> apply step the sync and the re-match share (shared.services.recompute):
-re-planning after write conflicts and splitting work whose plan does not fit in one commit.
+re-planning after write conflicts, splitting work whose plan does not fit in one commit, and
+leaving out work that would make a document too large.
 Against a small in-memory meeting store."""
 
 from __future__ import annotations
@@ -9,16 +10,20 @@ from collections.abc import Iterable, Sequence
 import pytest
 
 from shared.domain.models import MeetingRecord, MeetingWrite, Plan, StoredMeeting
-from shared.errors import TransientError, WriteConflict
+from shared.errors import DocumentTooLarge, TransientError, WriteConflict
 from shared.services.recompute import read_plan_apply
 
 
 class MeetingStoreFake:
     """Fits at most `max_writes` meeting writes per commit; the first `conflicts` applies fail."""
 
-    def __init__(self, max_writes: int, conflicts: int = 0) -> None:
+    def __init__(
+        self, max_writes: int, conflicts: int = 0, oversized: Iterable[str] = (), refused: Iterable[str] = ()
+    ) -> None:
         self.max_writes = max_writes
         self.conflicts = conflicts
+        self.oversized = frozenset(oversized)  # meetings its size check calls too large
+        self.refused = frozenset(refused)  # meetings its database refuses although the check passed
         self.reads: list[list[str]] = []
         self.commits: list[list[str]] = []
 
@@ -39,18 +44,31 @@ class MeetingStoreFake:
         if self.conflicts:
             self.conflicts -= 1
             raise WriteConflict("a meeting changed")
+        if any(w.meeting_key in self.refused for w in plan.meeting_writes):
+            raise DocumentTooLarge("a document is too large")
         self.commits.append([w.meeting_key for w in plan.meeting_writes])
 
     def fits_in_one_commit(self, plan: Plan) -> bool:
         return len(plan.meeting_writes) <= self.max_writes
 
+    def oversized_meetings(self, plan: Plan) -> frozenset[str]:
+        return frozenset(w.meeting_key for w in plan.meeting_writes) & self.oversized
 
-def _run(store: MeetingStoreFake, work: Sequence[str], retries: int = 2) -> int:
-    """Write one meeting per key of `work`; returns how many conflicts were reported."""
+
+def _run(
+    store: MeetingStoreFake, work: Sequence[str], retries: int = 2, dropped: list[str] | None = None
+) -> int:
+    """Write one meeting per key of `work`; returns how many conflicts were reported. Work
+    left out as too large is added to `dropped`."""
     conflicts = 0
 
+    def too_large(part: Sequence[str], keys: frozenset[str]) -> Sequence[str]:
+        if dropped is not None:
+            dropped.extend(sorted(keys))
+        return [k for k in part if k not in keys]
+
     def decide(part: Sequence[str], stored: dict[str, StoredMeeting]) -> Plan:
-        assert sorted(stored) == sorted(part)
+        assert set(part) <= set(stored)
         return Plan(meeting_writes=tuple(MeetingWrite(k, MeetingRecord(k, {}), None) for k in part))
 
     def count_conflict() -> None:
@@ -64,6 +82,7 @@ def _run(store: MeetingStoreFake, work: Sequence[str], retries: int = 2) -> int:
         keys_of=lambda part: part,
         decide=decide,
         apply=lambda _, plan: store.apply("t1", plan),
+        too_large=too_large,
         retries=retries,
         on_conflict=count_conflict,
         gave_up="meetings kept changing",
@@ -111,3 +130,19 @@ def test_meetings_that_keep_changing_give_up_with_a_transient_error() -> None:
         _run(store, ["a", "b"], retries=2)
     assert len(store.reads) == 3
     assert store.commits == []
+
+
+def test_work_that_would_make_a_document_too_large_is_left_out_and_the_rest_written() -> None:
+    store = MeetingStoreFake(max_writes=4, oversized={"b"})
+    dropped: list[str] = []
+    _run(store, ["a", "b", "c"], dropped=dropped)
+    assert dropped == ["b"]
+    assert store.commits == [["a", "c"]]
+
+
+def test_a_document_the_database_refuses_is_found_by_splitting_and_left_out() -> None:
+    store = MeetingStoreFake(max_writes=4, refused={"c"})
+    dropped: list[str] = []
+    _run(store, ["a", "b", "c", "d"], dropped=dropped)
+    assert dropped == ["c"]
+    assert store.commits == [["a", "b"], ["d"]]

@@ -9,10 +9,13 @@ Firestore").
 | `oauth_states.py` | `FirestoreOAuthStateStore`: pending OAuth consents (`oauthStates`) |
 | `document_events.py` | Eventarc document-written events on users and accounts -> `DirectoryChange` |
 | `codecs.py` | documents <-> domain objects, one `<noun>_from_document` / `_to_document` pair each |
+| `meeting_codec.py` | the meeting document <-> `MeetingRecord` (the guest list stored once) |
+| `document_size.py` | Firestore's document-size count (the 1 MiB limit) |
 | `fast_path.py` | every use of SDK internals: raw query results and raw protobuf commits |
 | `base.py` | collection names, query limits, error translation |
 
 SDK errors are translated in the stores: precondition failures of a plan -> `WriteConflict`;
+a document refused as too large -> `DocumentTooLarge`;
 unavailability, deadlines, internal errors, aborted transactions, quota -> `TransientError`;
 a missing tenant or member -> `NotFound`.
 """

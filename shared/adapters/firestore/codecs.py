@@ -16,23 +16,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.adapters.firestore.base import unique
-from shared.domain import directory_keys
 from shared.domain import emails as email_rules
 from shared.domain.calendar_state import CalendarUpdate
 from shared.domain.models import (
     Account,
     CalendarState,
     ConnectionStatus,
-    EventAttendee,
     Interaction,
     InteractionAttendee,
     MatchedBy,
-    MeetingRecord,
     Member,
-    MemberCopy,
     Participant,
     Tenant,
-    UnmatchedAddress,
     UnmatchedReason,
     User,
 )
@@ -50,28 +45,28 @@ CALENDAR_FIELDS: dict[str, str] = {f.name: _camel(f.name) for f in dataclasses.f
 _CALENDAR_TYPES: dict[str, Any] = typing.get_type_hints(CalendarState)
 
 
-# --- tolerant readers -----------------------------------------------------------------------------
+# --- tolerant readers (also used by meeting_codec.py) ---------------------------------------
 
 
-def _as_utc(value: Any) -> datetime | None:
+def as_utc(value: Any) -> datetime | None:
     if not isinstance(value, datetime):
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _required_utc(value: Any) -> datetime:
-    return _as_utc(value) or datetime.fromtimestamp(0, UTC)
+def required_utc(value: Any) -> datetime:
+    return as_utc(value) or datetime.fromtimestamp(0, UTC)
 
 
-def _str(value: Any, default: str = "") -> str:
+def str_or(value: Any, default: str = "") -> str:
     return value if isinstance(value, str) else default
 
 
-def _opt_str(value: Any) -> str | None:
+def opt_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _int(value: Any, default: int = 0) -> int:
+def int_or(value: Any, default: int = 0) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
@@ -92,13 +87,13 @@ def _calendar_value(kind: Any, value: Any, default: Any) -> Any:
         except ValueError:
             return ConnectionStatus.ERROR
     if kind == datetime | None:
-        return _as_utc(value)
+        return as_utc(value)
     if kind == str | None:
-        return _opt_str(value)
+        return opt_str(value)
     if kind is bool:
         return value if isinstance(value, bool) else default
     if kind is int:
-        return _int(value, default)
+        return int_or(value, default)
     return value if value is not None else default
 
 
@@ -116,8 +111,8 @@ def calendar_from_document(raw: Any) -> CalendarState:
 def member_from_document(member_id: str, data: Mapping[str, Any]) -> Member:
     return Member(
         id=member_id,
-        email=email_rules.normalize_email(_str(data.get("email"))),
-        name=_str(data.get("name")),
+        email=email_rules.normalize_email(str_or(data.get("email"))),
+        name=str_or(data.get("name")),
         calendar=calendar_from_document(data.get("calendar")),
     )
 
@@ -141,13 +136,15 @@ def account_from_document(account_id: str, data: Mapping[str, Any]) -> Account:
             if isinstance(raw, list)
             else []
         )
-    return Account(id=account_id, name=_str(data.get("name")), domains=tuple(unique(keys)))
+    return Account(id=account_id, name=str_or(data.get("name")), domains=tuple(unique(keys)))
 
 
 def user_from_document(user_id: str, data: Mapping[str, Any]) -> User:
     key = data.get("emailKey")
-    email = key if isinstance(key, str) else email_rules.normalize_email(_str(data.get("email")))
-    return User(id=user_id, email=email, name=_str(data.get("name")), account_id=_str(data.get("accountId")))
+    email = key if isinstance(key, str) else email_rules.normalize_email(str_or(data.get("email")))
+    return User(
+        id=user_id, email=email, name=str_or(data.get("name")), account_id=str_or(data.get("accountId"))
+    )
 
 
 def tenant_from_document(tenant_id: str, data: Mapping[str, Any]) -> Tenant:
@@ -159,123 +156,13 @@ def tenant_from_document(tenant_id: str, data: Mapping[str, Any]) -> Tenant:
     )
     return Tenant(
         id=tenant_id,
-        name=_str(data.get("name")),
+        name=str_or(data.get("name")),
         internal_domains=tuple(domains),
         settings=settings_from_document(data.get("settings")),
     )
 
 
-# --- meetings and interactions ------------------------------------------------------------------
-
-
-def copy_to_document(copy: MemberCopy) -> dict[str, Any]:
-    return {
-        "eventId": copy.event_id,
-        "updated": copy.updated,
-        "title": copy.title,
-        "start": copy.start,
-        "end": copy.end,
-        "timeZone": copy.time_zone,
-        "organizerEmail": copy.organizer_email,
-        "generation": copy.generation,
-        "attendees": [
-            {
-                "email": a.email,
-                "name": a.display_name,
-                "responseStatus": a.response_status,
-                "organizer": a.is_organizer,
-                "self": a.is_self,
-            }
-            for a in copy.attendees
-        ],
-    }
-
-
-def copy_from_document(member_id: str, meeting_key: str, data: Mapping[str, Any]) -> MemberCopy:
-    attendees = data.get("attendees")
-    return MemberCopy(
-        member_id=member_id,
-        event_id=_str(data.get("eventId")),
-        meeting_key=meeting_key,
-        updated=_required_utc(data.get("updated")),
-        title=_str(data.get("title")),
-        start=_required_utc(data.get("start")),
-        end=_required_utc(data.get("end")),
-        time_zone=_str(data.get("timeZone"), "UTC"),
-        organizer_email=_str(data.get("organizerEmail")),
-        generation=_int(data.get("generation")),
-        attendees=tuple(
-            EventAttendee(
-                email=_str(a.get("email")),
-                display_name=_str(a.get("name")),
-                response_status=_str(a.get("responseStatus"), "needsAction"),
-                is_organizer=bool(a.get("organizer", False)),
-                is_self=bool(a.get("self", False)),
-            )
-            for a in (attendees if isinstance(attendees, list) else [])
-            if isinstance(a, Mapping)
-        ),
-    )
-
-
-def meeting_to_document(record: MeetingRecord) -> dict[str, Any]:
-    """The `meetings/{id}` document: the record, plus index fields for queries."""
-    copies = record.copies
-    emails, domains = directory_keys.meeting_index_keys(record)
-    starts = [c.start for c in copies.values()]
-    return {
-        "meetingKey": record.meeting_key,
-        "copies": {member_id: copy_to_document(c) for member_id, c in copies.items()},
-        "interactions": {
-            account_id: {"hash": digest, "createdAt": record.interaction_created_at.get(account_id)}
-            for account_id, digest in record.interaction_hashes.items()
-        },
-        "unmatched": [{"email": u.email, "reason": str(u.reason.value)} for u in record.unmatched],
-        "eventRefs": sorted(f"{member_id}/{c.event_id}" for member_id, c in copies.items()),
-        "holders": sorted(copies),
-        "emails": emails,
-        "domains": domains,
-        "start": min(starts) if starts else None,
-    }
-
-
-def meeting_key_from_document(data: Mapping[str, Any]) -> str:
-    """The `meetingKey` of a meeting document read with a field mask."""
-    return _str(data.get("meetingKey"))
-
-
-def meeting_from_document(meeting_key: str, data: Mapping[str, Any]) -> MeetingRecord:
-    key = _str(data.get("meetingKey"), meeting_key)
-    raw_copies = data.get("copies")
-    copies = {
-        member_id: copy_from_document(member_id, key, copy)
-        for member_id, copy in (raw_copies.items() if isinstance(raw_copies, Mapping) else [])
-        if isinstance(copy, Mapping)
-    }
-    raw_interactions = data.get("interactions")
-    interactions = raw_interactions if isinstance(raw_interactions, Mapping) else {}
-    hashes = {a: _str(v.get("hash")) for a, v in interactions.items() if isinstance(v, Mapping)}
-    created = {
-        a: created_at
-        for a, v in interactions.items()
-        if isinstance(v, Mapping) and (created_at := _as_utc(v.get("createdAt"))) is not None
-    }
-    unmatched: list[UnmatchedAddress] = []
-    raw_unmatched = data.get("unmatched")
-    for item in raw_unmatched if isinstance(raw_unmatched, list) else []:
-        if isinstance(item, Mapping):
-            try:
-                reason = UnmatchedReason(_str(item.get("reason")))
-            except ValueError:
-                reason = UnmatchedReason.NO_MATCH
-            unmatched.append(UnmatchedAddress(email=_str(item.get("email")), reason=reason))
-    return MeetingRecord(
-        meeting_key=key,
-        copies=copies,
-        interaction_hashes=hashes,
-        interaction_created_at=created,
-        unmatched=tuple(unmatched),
-    )
+# --- interactions (meetings: meeting_codec.py) --------------------------------------------------
 
 
 def interaction_to_document(interaction: Interaction) -> dict[str, Any]:
@@ -292,34 +179,34 @@ def interaction_from_document(interaction_id: str, data: Mapping[str, Any]) -> I
     attendees = []
     for a in items("attendees"):
         try:
-            matched_by = MatchedBy(_str(a.get("matchedBy")))
+            matched_by = MatchedBy(str_or(a.get("matchedBy")))
         except ValueError:
             matched_by = MatchedBy.DOMAIN
         attendees.append(
             InteractionAttendee(
-                email=_str(a.get("email")),
-                name=_str(a.get("name")),
-                user_id=_opt_str(a.get("userId")),
+                email=str_or(a.get("email")),
+                name=str_or(a.get("name")),
+                user_id=opt_str(a.get("userId")),
                 matched_by=matched_by,
-                minutes_in_meeting=_int(a.get("minutesInMeeting")),
+                minutes_in_meeting=int_or(a.get("minutesInMeeting")),
             )
         )
     member_ids = data.get("memberIds")
     return Interaction(
         id=interaction_id,
-        account_id=_str(data.get("accountId")),
-        meeting_key=_str(data.get("meetingKey")),
-        title=_str(data.get("title")),
-        date=_str(data.get("date")),
-        start_time=_required_utc(data.get("startTime")),
-        end_time=_required_utc(data.get("endTime")),
-        time_zone=_str(data.get("timeZone"), "UTC"),
-        duration_minutes=_int(data.get("durationMinutes")),
+        account_id=str_or(data.get("accountId")),
+        meeting_key=str_or(data.get("meetingKey")),
+        title=str_or(data.get("title")),
+        date=str_or(data.get("date")),
+        start_time=required_utc(data.get("startTime")),
+        end_time=required_utc(data.get("endTime")),
+        time_zone=str_or(data.get("timeZone"), "UTC"),
+        duration_minutes=int_or(data.get("durationMinutes")),
         participants=tuple(
             Participant(
-                email=_str(p.get("email")),
-                name=_str(p.get("name")),
-                response_status=_str(p.get("responseStatus"), "needsAction"),
+                email=str_or(p.get("email")),
+                name=str_or(p.get("name")),
+                response_status=str_or(p.get("responseStatus"), "needsAction"),
                 internal=bool(p.get("internal", False)),
                 organizer=bool(p.get("organizer", False)),
             )
@@ -327,10 +214,10 @@ def interaction_from_document(interaction_id: str, data: Mapping[str, Any]) -> I
         ),
         attendees=tuple(attendees),
         member_ids=tuple(m for m in member_ids if isinstance(m, str)) if isinstance(member_ids, list) else (),
-        organizer_email=_str(data.get("organizerEmail")),
-        created_at=_required_utc(data.get("createdAt")),
-        updated_at=_required_utc(data.get("updatedAt")),
-        type=_str(data.get("type"), "Google calendar"),
+        organizer_email=str_or(data.get("organizerEmail")),
+        created_at=required_utc(data.get("createdAt")),
+        updated_at=required_utc(data.get("updatedAt")),
+        type=str_or(data.get("type"), "Google calendar"),
     )
 
 

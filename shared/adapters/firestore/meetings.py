@@ -4,9 +4,12 @@ them, written together in one atomic commit with optimistic-concurrency precondi
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
+from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -24,19 +27,71 @@ from shared.adapters.firestore.base import (
     translated,
     unique,
 )
-from shared.adapters.firestore.codecs import (
-    interaction_from_document,
-    interaction_to_document,
+from shared.adapters.firestore.codecs import interaction_from_document, interaction_to_document
+from shared.adapters.firestore.document_size import DOCUMENT_BYTES_ALLOWED, document_size
+from shared.adapters.firestore.meeting_codec import (
     meeting_from_document,
     meeting_key_from_document,
     meeting_to_document,
 )
 from shared.domain.ids import meeting_id
 from shared.domain.models import Interaction, MeetingRecord, Plan, StoredMeeting, UnmatchedAddress
-from shared.errors import WriteConflict
+from shared.errors import DocumentTooLarge, WriteConflict
 
 MAX_COMMIT_BYTES = 8 * 1024 * 1024  # under the 10 MiB request limit, with room for encoding
-_BYTES_PER_PERSON = 200  # generous estimate of one attendee entry (email, name, flags) on the wire
+# Sizes are checked before the tenant is known: count a document name with the longest tenant id.
+_LONGEST_TENANT_ID = "t" * 128
+# How Firestore (and its emulator: "maximum entity size is 1048576 bytes") refuses a document
+# over 1 MiB: InvalidArgument with one of these in the message.
+_TOO_LARGE_MESSAGES = ("maximum entity size", "exceeds the maximum allowed size", "too large")
+
+
+@dataclass(frozen=True)
+class _EncodedPlan:
+    """A plan's documents as they will be written, and their sizes (Firestore's count)."""
+
+    plan: Plan
+    meetings: dict[str, dict[str, Any]]  # meeting key -> document (written ones only)
+    interactions: dict[str, dict[str, Any]]  # interaction id -> document
+    oversized: frozenset[str]  # meeting keys whose document or one of their interactions is too large
+    total_bytes: int
+
+
+_last_encoded = threading.local()  # the last plan encoded by this thread (checked, then applied)
+
+
+def _encoded(plan: Plan) -> _EncodedPlan:
+    """Encode a plan once: the size checks and `apply` that follow on the same thread reuse it."""
+    cached: _EncodedPlan | None = getattr(_last_encoded, "value", None)
+    if cached is not None and cached.plan is plan:
+        return cached
+    meetings: dict[str, dict[str, Any]] = {}
+    interactions: dict[str, dict[str, Any]] = {}
+    oversized: set[str] = set()
+    total = 0
+    for write in plan.meeting_writes:
+        if write.record is not None:
+            document = meetings[write.meeting_key] = meeting_to_document(write.record)
+            size = document_size(
+                (TENANTS, _LONGEST_TENANT_ID, MEETINGS, meeting_id(write.meeting_key)), document
+            )
+            total += size
+            if size > DOCUMENT_BYTES_ALLOWED:
+                oversized.add(write.meeting_key)
+    for interaction in plan.interaction_upserts:
+        document = interactions[interaction.id] = interaction_to_document(interaction)
+        size = document_size((TENANTS, _LONGEST_TENANT_ID, INTERACTIONS, interaction.id), document)
+        total += size
+        if size > DOCUMENT_BYTES_ALLOWED:
+            oversized.add(interaction.meeting_key)
+    encoded = _EncodedPlan(plan, meetings, interactions, frozenset(oversized), total)
+    _last_encoded.value = encoded
+    return encoded
+
+
+def _is_too_large(error: gexc.InvalidArgument) -> bool:
+    message = str(error).lower()
+    return any(text in message for text in _TOO_LARGE_MESSAGES)
 
 
 def _meeting_key_of(document: Any) -> str:
@@ -145,23 +200,26 @@ class FirestoreMeetingStore:
 
     @staticmethod
     def fits_in_one_commit(plan: Plan) -> bool:
-        """Whether a plan stays within Firestore's limits for one atomic commit (writes, and bytes
-        estimated from the attendees it carries)."""
+        """Whether a plan stays within Firestore's limits for one atomic commit: at most 500
+        writes, and the documents' sizes (Firestore's count) under MAX_COMMIT_BYTES."""
         writes = len(plan.meeting_writes) + len(plan.interaction_upserts) + len(plan.interaction_deletes)
         if writes > MAX_WRITES_PER_COMMIT:
             return False
-        people = sum(len(i.participants) + len(i.attendees) for i in plan.interaction_upserts)
-        for write in plan.meeting_writes:
-            if write.record is not None:
-                people += sum(len(c.attendees) for c in write.record.copies.values())
-        return people * _BYTES_PER_PERSON <= MAX_COMMIT_BYTES
+        return _encoded(plan).total_bytes <= MAX_COMMIT_BYTES
+
+    @staticmethod
+    def oversized_meetings(plan: Plan) -> frozenset[str]:
+        """The meetings of a plan whose document, or one of whose interaction documents, would
+        exceed Firestore's 1 MiB document limit (counted as Firestore does, with a margin)."""
+        return _encoded(plan).oversized
 
     def apply(self, tenant_id: str, plan: Plan) -> None:
         """Write a plan in ONE atomic batch: meeting creates (fail if the meeting exists),
         updates and deletes (only if still at the version read), interaction upserts (whole
         documents) and deletes (missing is fine). Callers keep plans to a few hundred meetings.
         Raises WriteConflict when a meeting changed since it was read (nothing is written),
-        TransientError."""
+        DocumentTooLarge when Firestore refuses a document over its size limit (nothing is
+        written; `oversized_meetings` should have said so), TransientError."""
         if plan.is_empty:
             return
         writes = self._writes_of(tenant_id, plan)
@@ -172,12 +230,19 @@ class FirestoreMeetingStore:
             raise WriteConflict(
                 f"a meeting of tenant {tenant_id!r} changed since it was read ({type(error).__name__})"
             ) from error
+        except gexc.InvalidArgument as error:
+            if _is_too_large(error):
+                raise DocumentTooLarge(
+                    f"Firestore refused a document of tenant {tenant_id!r} as too large"
+                ) from error
+            raise
 
     def _writes_of(self, tenant_id: str, plan: Plan) -> list[Any]:
         """The raw `Write`s of a plan, as `WriteBatch` would build them (fast_path: a meeting
         created must not exist; updated or deleted, it must still be at the version read)."""
         meetings = self._meetings(tenant_id)
         interactions = self._interactions(tenant_id)
+        encoded = _encoded(plan)
         writes: list[Any] = []
         for write in plan.meeting_writes:
             name = fast_path.document_name(meetings.document(meeting_id(write.meeting_key)))
@@ -185,12 +250,14 @@ class FirestoreMeetingStore:
                 if write.expected is not None:
                     writes.append(fast_path.delete_write(name, write.expected))
             elif write.expected is None:
-                writes.append(fast_path.create_write(name, meeting_to_document(write.record)))
+                writes.append(fast_path.create_write(name, encoded.meetings[write.meeting_key]))
             else:
-                writes.append(fast_path.update_write(name, meeting_to_document(write.record), write.expected))
+                writes.append(
+                    fast_path.update_write(name, encoded.meetings[write.meeting_key], write.expected)
+                )
         for interaction in plan.interaction_upserts:
             name = fast_path.document_name(interactions.document(interaction.id))
-            writes.append(fast_path.set_write(name, interaction_to_document(interaction)))
+            writes.append(fast_path.set_write(name, encoded.interactions[interaction.id]))
         for interaction_id in plan.interaction_deletes:
             writes.append(
                 fast_path.delete_write(fast_path.document_name(interactions.document(interaction_id)))
