@@ -89,7 +89,7 @@ locals {
       concurrency    = 1
       public         = false
       publishes_jobs = true
-      datastore_role = "roles/datastore.viewer" # reads due members only: writes nothing
+      datastore_role = "roles/datastore.user" # reads due members; writes one field, the hold on calendar.nextSyncAt
       secret_env     = {}
       extra_env      = {}
     }
