@@ -116,6 +116,11 @@ def week_starts(now: datetime, weeks: int = WEEKS) -> tuple[datetime, ...]:
     return tuple(this_week - WEEK * back for back in range(weeks - 1, -1, -1))
 
 
+def weekly_ranges(starts: Sequence[datetime]) -> list[tuple[datetime, datetime]]:
+    """The [start, start + 7 days) range of each week."""
+    return [(start, start + WEEK) for start in starts]
+
+
 def member_health(members: Iterable[Member]) -> tuple[MemberHealth, ...]:
     """One row per member: those who must reconnect (needs_reauth, error) first, then by id."""
     rows = [
@@ -135,19 +140,21 @@ def member_health(members: Iterable[Member]) -> tuple[MemberHealth, ...]:
 
 
 def top_accounts(
-    meetings: Iterable[RecentMeeting],
-    since: datetime,
-    until: datetime,
-    names: Mapping[str, str],
-    limit: int = TOP_ACCOUNTS,
+    meetings: Iterable[RecentMeeting], since: datetime, until: datetime, limit: int = TOP_ACCOUNTS
 ) -> tuple[AccountCount, ...]:
-    """The accounts with the most meetings starting in [since, until), most first, then by id."""
+    """The accounts with the most meetings starting in [since, until), most first, then by id
+    (names left empty: see `with_names`)."""
     counts: Counter[str] = Counter()
     for meeting in meetings:
         if meeting.start is not None and since <= meeting.start < until:
             counts.update(set(meeting.account_ids))
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
-    return tuple(AccountCount(a, names.get(a, ""), n) for a, n in ranked)
+    return tuple(AccountCount(a, "", n) for a, n in ranked)
+
+
+def with_names(accounts: Iterable[AccountCount], names: Mapping[str, str]) -> tuple[AccountCount, ...]:
+    """The same counts with each account's name from the directory ("" when it has none)."""
+    return tuple(AccountCount(a.account_id, names.get(a.account_id, ""), a.meetings) for a in accounts)
 
 
 def report_domain(domain: str) -> str:
@@ -278,7 +285,3 @@ def report_to_json(report: Report) -> dict[str, Any]:
         "meetingsRead": report.meetings_read,
         "complete": report.complete,
     }
-
-
-def weekly_ranges(starts: Sequence[datetime]) -> list[tuple[datetime, datetime]]:
-    return [(start, start + WEEK) for start in starts]

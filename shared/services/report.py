@@ -42,10 +42,9 @@ def build_report(deps: ReportDeps, tenant_id: str, *, scan_limit: int = MEETING_
 
     since = now - timedelta(days=rules.RECENT_DAYS)
     meetings, complete = deps.reports.recent_meetings(tenant_id, since, scan_limit)
-    ranked = rules.top_accounts(meetings, since, now, names={})
+    ranked = rules.top_accounts(meetings, since, now)
     documents = deps.directory.directory_documents(tenant_id, ACCOUNTS, [a.account_id for a in ranked])
-    names = {a: str(d.get("name") or "") for a, d in documents.items()}
-    top = rules.top_accounts(meetings, since, now, names=names)
+    top = rules.with_names(ranked, {a: str(d.get("name") or "") for a, d in documents.items()})
 
     emails, domains = rules.ambiguous_lookup_keys(meetings)
     directory = deps.directory.lookup(tenant_id, emails, domains)

@@ -29,6 +29,7 @@ from shared.domain.report import (
     top_accounts,
     unmatched_domains,
     week_starts,
+    with_names,
 )
 from shared.services.report_page import chart_bars, render_report_html
 
@@ -138,7 +139,7 @@ def test_top_accounts_count_meetings_in_the_window_most_first_then_by_id() -> No
         meeting(accounts=("acc-c",), days_ago=91),  # before the window
         meeting(accounts=("acc-c",), days_ago=-3),  # upcoming: not in the last 90 days
     ]
-    ranked = top_accounts(meetings, since, NOW, names={"acc-a": "Alpha"}, limit=2)
+    ranked = with_names(top_accounts(meetings, since, NOW, limit=2), {"acc-a": "Alpha"})
     assert [(a.account_id, a.name, a.meetings) for a in ranked] == [("acc-a", "Alpha", 2), ("acc-b", "", 2)]
 
 
@@ -179,7 +180,9 @@ def _report() -> Report:
         generated_at=NOW,
         members=member_health([_member("a", ConnectionStatus.NEEDS_REAUTH)]),
         weekly=tuple(WeekCount(s, n) for s, n in zip(week_starts(NOW), range(12), strict=True)),
-        top_accounts=top_accounts(meetings, NOW - timedelta(days=90), NOW, names={"acc-a": "<Alpha & Co>"}),
+        top_accounts=with_names(
+            top_accounts(meetings, NOW - timedelta(days=90), NOW), {"acc-a": "<Alpha & Co>"}
+        ),
         unmatched_domains=unmatched_domains(meetings, TENANT),
         ambiguous=(),
         meetings_read=1,
