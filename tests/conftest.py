@@ -3,7 +3,8 @@
 Emulator-backed fixtures start Google's emulators themselves (once per pytest worker), isolate
 each test by giving it its own Firestore project id, and stop the emulators by process group.
 Where the jars are missing the tests are skipped and the run ends with a loud banner; the
-summary always says how many tests ran against the real emulators.
+summary always says how many tests ran against the real emulators. Tests that need Chromium
+(tests/support/browser.py) are skipped the same way, with their own banner.
 """
 
 from __future__ import annotations

@@ -136,11 +136,16 @@ def _row(dom: str, attribute: str, value: str) -> list[str]:
     ]
 
 
-def test_the_page_in_a_real_browser_has_the_sections_the_bars_and_the_numbers_and_fetches_nothing(
-    synced: GoogleStandIn, capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+@pytest.fixture
+def chromium() -> None:
+    """Skipped loudly (tests/conftest.py prints a banner) when no Chromium is installed."""
     if browser.browser_path() is None:
         pytest.skip(f"{browser.MISSING}: install chromium (apt-get install -y chromium)")
+
+
+def test_the_page_in_a_real_browser_has_the_sections_the_bars_and_the_numbers_and_fetches_nothing(
+    chromium: None, synced: GoogleStandIn, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     page = tmp_path / "report.html"
     code, _, err = run(capsys, "report", "--tenant", TENANT, "--html", str(page))
     assert code == 0, err
