@@ -208,6 +208,9 @@ def test_the_page_escapes_names_and_fetches_nothing() -> None:
     assert 'role="img"' in page
     assert "week of 2026-11-23: 11" in page  # the chart's text alternative lists the numbers
     assert '<th scope="col">' in page
+    assert "<title>calsync report: t1" in page
+    assert "@media print" in page
+    assert "⚠ reconnect" in page  # not colour alone
 
 
 def test_bars_scale_to_the_largest_week_and_an_empty_tenant_has_flat_bars() -> None:
