@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # SDKs and services are imported where they are built (cold s
 
     from shared.services.connect import ConnectService
     from shared.services.rematch import RematchDeps
+    from shared.services.report import ReportDeps
     from shared.services.sync import SyncDeps
 
 
@@ -125,6 +126,15 @@ def meeting_store() -> ports.MeetingAdminStore:
     from shared.adapters.firestore import FirestoreMeetingStore
 
     return FirestoreMeetingStore(firestore_client())
+
+
+@register
+@functools.cache
+def report_store() -> ports.ReportStore:
+    """The operator report's bounded reads (aggregation counts, recent meetings)."""
+    from shared.adapters.firestore import FirestoreReportStore
+
+    return FirestoreReportStore(firestore_client())
 
 
 @register
@@ -301,3 +311,16 @@ def rematch_deps() -> RematchDeps:
     from shared.services.rematch import RematchDeps
 
     return RematchDeps(directory=directory_store(), meetings=meeting_store(), clock=SystemClock())
+
+
+# --- The operator report (shared.services.report) ----------------------------------------------
+
+
+def report_deps() -> ReportDeps:
+    """`ReportDeps` over the real adapters (Firestore only)."""
+    from shared.adapters.clock import SystemClock
+    from shared.services.report import ReportDeps
+
+    return ReportDeps(
+        directory=directory_store(), members=member_store(), reports=report_store(), clock=SystemClock()
+    )

@@ -3,7 +3,8 @@
 Emulator-backed fixtures start Google's emulators themselves (once per pytest worker), isolate
 each test by giving it its own Firestore project id, and stop the emulators by process group.
 Where the jars are missing the tests are skipped and the run ends with a loud banner; the
-summary always says how many tests ran against the real emulators.
+summary always says how many tests ran against the real emulators. Tests that need Chromium
+(tests/support/browser.py) are skipped the same way, with their own banner.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 
 from shared.sandbox import emulators
 from shared.sandbox.google_standin import GoogleStandIn
+from tests.support import browser
 from tests.support.sandbox import FixedClock
 
 _EMULATOR_PROPERTY = "calsync_emulators"
@@ -83,7 +85,7 @@ def firestore_client(firestore_project: str):  # type: ignore[no-untyped-def]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[_COUNTS] = {"passed": 0, "skipped_missing": 0}
+    config.stash[_COUNTS] = {"passed": 0, "skipped_missing": 0, "skipped_browser": 0}
     # Tests run with the sandbox's insecure-transport switch only where they set it themselves.
     os.environ.setdefault("CALSYNC_TEST_RUN", "1")
 
@@ -100,6 +102,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         counts["passed"] += 1
     if report.skipped and "EMULATORS MISSING" in str(report.longrepr):
         counts["skipped_missing"] += 1
+    if report.skipped and browser.MISSING in str(report.longrepr):
+        counts["skipped_browser"] += 1
 
 
 _CONFIG: dict[str, pytest.Config] = {}
@@ -124,6 +128,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
             f"{counts['skipped_missing']} tests were SKIPPED because the emulator jars are not on "
             f"this machine ({emulators.missing_reason()}). Install the Google Cloud CLI with its "
             "Firestore and Pub/Sub emulators to run them.",
+            red=True,
+            bold=True,
+        )
+    if counts["skipped_browser"]:
+        terminalreporter.write_sep("!", "BROWSER TESTS SKIPPED", red=True, bold=True)
+        terminalreporter.write_line(
+            f"{counts['skipped_browser']} tests were SKIPPED because no Chromium is installed "
+            "(`apt-get install -y chromium`; .ci/run installs it). The report page was not "
+            "checked in a real browser.",
             red=True,
             bold=True,
         )

@@ -7,7 +7,9 @@
 3. run the scheduler (schedule_sync -> Pub/Sub -> push -> sync_worker) and wait until it settles;
 4. print the interactions per account and a summary;
 5. change the calendars (a cancellation, a moved meeting, an added attendee), sync again and
-   print what changed; stop everything.
+   print what changed;
+6. write the operator report of the sample tenant (README.md#operator-report) to a file in the
+   temporary directory and print its path; stop everything.
 """
 
 from __future__ import annotations
@@ -49,7 +51,23 @@ def run_demo(echo: Echo) -> None:
         echo(f"· schedule_sync published {answer.get('published')} sync jobs; waiting for the worker")
         sandbox.wait_until_synced(ids, started, TENANT)
         _print_changes(before, _interactions(), echo)
+        _write_report(echo)
         echo("· stopping the sandbox")
+
+
+def _write_report(echo: Echo) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from shared.cli.report import summary_text, write_html
+    from shared.services.report import build_report
+
+    report = build_report(bootstrap.report_deps(), TENANT)
+    path = write_html(report, Path(tempfile.gettempdir()) / f"calsync-report-{TENANT}.html")
+    echo("")
+    echo(f"== Operator report of tenant {TENANT!r}")
+    echo(summary_text(report))
+    echo(f"report: {path}")
 
 
 def _prepare(sandbox: LocalSandbox, echo: Echo) -> list[dict[str, Any]]:

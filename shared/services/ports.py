@@ -14,7 +14,8 @@ Ports, and the adapter implementing each (all under `shared/adapters/`):
 - `CalendarSource`: `calendar.GoogleCalendarSource`; `TokenVault`:
   `secrets.SecretManagerTokenVault`; `JobPublisher`: `pubsub.PubSubJobPublisher`;
 - `OAuthStateStore`: `firestore.FirestoreOAuthStateStore`; `OAuthProvider`:
-  `oauth.GoogleOAuthClient`.
+  `oauth.GoogleOAuthClient`;
+- `ReportStore` (the operator report's aggregate reads): `firestore.FirestoreReportStore`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from shared.domain.models import (
     Tenant,
     UnmatchedAddress,
 )
+from shared.domain.report import RecentMeeting
 
 
 class Clock(Protocol):
@@ -215,6 +217,22 @@ class MeetingAdminStore(RematchMeetingStore, Protocol):
     def list_unmatched(self, tenant_id: str) -> list[tuple[UnmatchedAddress, ...]]:
         """Per stored meeting that has any, its unmatched and ambiguous addresses. Raises
         TransientError."""
+        ...
+
+
+class ReportStore(Protocol):
+    """The bounded reads of the operator report (README.md#operator-report)."""
+
+    def count_interactions(self, tenant_id: str, ranges: Sequence[tuple[datetime, datetime]]) -> list[int]:
+        """Per [start, end) range, how many interactions start in it, counted by the database
+        (an aggregation over the `startTime` index, no document read). Raises TransientError."""
+        ...
+
+    def recent_meetings(
+        self, tenant_id: str, since: datetime, limit: int
+    ) -> tuple[list[RecentMeeting], bool]:
+        """The stored meetings starting at or after `since` (at most `limit`, earliest first),
+        and whether that was all of them. Raises TransientError."""
         ...
 
 

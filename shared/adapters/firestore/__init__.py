@@ -6,6 +6,7 @@ Firestore").
 | `members.py` | `FirestoreMemberStore`: members' `calendar` state, the sync lease, due members |
 | `directory.py` | `FirestoreDirectoryStore`: tenant, accounts, users, member addresses; imports |
 | `meetings.py` | `FirestoreMeetingStore`: meetings and interactions, atomic plans, index queries |
+| `report.py` | `FirestoreReportStore`: the operator report's bounded reads (aggregation counts) |
 | `oauth_states.py` | `FirestoreOAuthStateStore`: pending OAuth consents (`oauthStates`) |
 | `document_events.py` | Eventarc document-written events on users and accounts -> `DirectoryChange` |
 | `codecs.py` | documents <-> domain objects, one `<noun>_from_document` / `_to_document` pair each |
@@ -24,10 +25,12 @@ from shared.adapters.firestore.directory import FirestoreDirectoryStore
 from shared.adapters.firestore.meetings import FirestoreMeetingStore
 from shared.adapters.firestore.members import FirestoreMemberStore
 from shared.adapters.firestore.oauth_states import FirestoreOAuthStateStore
+from shared.adapters.firestore.report import FirestoreReportStore
 
 __all__ = [
     "FirestoreDirectoryStore",
     "FirestoreMeetingStore",
     "FirestoreMemberStore",
     "FirestoreOAuthStateStore",
+    "FirestoreReportStore",
 ]
