@@ -19,11 +19,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import rematch, scenarios
+from bench import exclude, rematch, scenarios
 from bench.sandbox import bench_sandbox
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
-SCENARIOS = ("full_sync", "nochange", "changed", "fanout", "matching", "memory", "cold_start", "rematch")
+SCENARIOS = (
+    "full_sync",
+    "nochange",
+    "changed",
+    "fanout",
+    "matching",
+    "memory",
+    "cold_start",
+    "rematch",
+    "exclude",
+)
 
 # figure -> (label, unit, target description, check)
 FIGURES: dict[str, tuple[str, str, str, Any]] = {
@@ -44,6 +54,9 @@ FIGURES: dict[str, tuple[str, str, str, Any]] = {
     "cold_start_ms_oauth_callback": ("cold start: oauth_callback", "ms", "", None),
     "rematch_docs_read": ("re-match, 1 new user in 100k meetings: docs read", "", "", None),
     "rematch_latency_ms": ("re-match, 1 new user in 100k meetings: latency", "ms", "", None),
+    "exclude_docs_read": ("exclusion of 1 domain added: docs read", "", "", None),
+    "exclude_meetings_mentioning": ("exclusion of 1 domain added: meetings mentioning it", "", "", None),
+    "exclude_meetings_stored": ("exclusion of 1 domain added: meetings stored", "", "", None),
 }
 
 
@@ -114,6 +127,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             "memory": lambda: scenarios.memory(tenant, sizes, _log),
             "cold_start": lambda: scenarios.cold_start(tenant, sizes, _log),
             "rematch": lambda: rematch.run(args.smoke, sandbox, _log),
+            "exclude": lambda: exclude.run(args.smoke, sandbox, _log),
         }
         for name in SCENARIOS:
             if name not in selected:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # SDKs and services are imported where they are built (cold s
     from google.cloud import firestore, pubsub_v1, secretmanager  # type: ignore[attr-defined]
 
     from shared.services.connect import ConnectService
+    from shared.services.exclusions import ExclusionDeps
     from shared.services.rematch import RematchDeps
     from shared.services.report import ReportDeps
     from shared.services.sync import SyncDeps
@@ -311,6 +312,13 @@ def rematch_deps() -> RematchDeps:
     from shared.services.rematch import RematchDeps
 
     return RematchDeps(directory=directory_store(), meetings=meeting_store(), clock=SystemClock())
+
+
+def exclusion_deps() -> ExclusionDeps:
+    """`ExclusionDeps` over the real adapters (Firestore only)."""
+    from shared.services.exclusions import ExclusionDeps
+
+    return ExclusionDeps(rematch=rematch_deps(), exclusions=directory_store(), members=member_store())
 
 
 # --- The operator report (shared.services.report) ----------------------------------------------

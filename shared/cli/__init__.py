@@ -12,7 +12,7 @@ from shared.cli.app import cli
 from shared.errors import CalsyncError
 
 # Importing the modules registers their subcommands on `cli`.
-from shared.cli import demo, directory, links, rematch, report, syncing  # noqa: F401  isort: skip
+from shared.cli import demo, directory, exclusions, links, rematch, report, syncing  # noqa: F401  isort: skip
 
 
 def main(argv: list[str] | None = None) -> None:

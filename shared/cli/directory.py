@@ -21,7 +21,7 @@ def import_command(file: IO[bytes]) -> None:
     {"tenant": {"id", "name", "internalDomains", "settings"},
      "accounts": [{"id", "name", "domains"}],
      "users": [{"id", "email", "name", "accountId"}],
-     "members": [{"id", "email", "name"}]}
+     "members": [{"id", "email", "name", "excludedAddresses"?}]}
 
     The whole file is checked first: if any row is invalid, each bad row is reported on one
     line and nothing is written. A user may point at an account already in the tenant.
@@ -39,7 +39,9 @@ def import_command(file: IO[bytes]) -> None:
     from shared.services.directory_import import import_and_rematch
 
     try:
-        result = import_and_rematch(file.read(), bootstrap.rematch_deps(), bootstrap.directory_store())
+        result = import_and_rematch(
+            file.read(), bootstrap.rematch_deps(), bootstrap.directory_store(), bootstrap.exclusion_deps()
+        )
     except DirectoryFileInvalid as error:
         for line in error.problems:
             click.echo(f"calsync: error: {line}", err=True)
@@ -50,6 +52,9 @@ def import_command(file: IO[bytes]) -> None:
         f"{summary.members} members ({summary.new_members} new)"
     )
     click.echo(result.rematched.one_line())
+    excluded = result.exclusions
+    if excluded is not None and (excluded.purge is not None or excluded.full_sync_members):
+        click.echo(excluded.one_line())
 
 
 _STATUS_COLUMNS = (

@@ -111,6 +111,12 @@ def full_listing_started(
     )
 
 
+def full_sync_requested() -> CalendarUpdate:
+    """The next sync lists the whole calendar again (an exclusion was removed, so what it hid
+    comes back, README.md#exclusions): the cursor and any listing in progress are dropped."""
+    return CalendarUpdate(sync_token=None, page_token=None, listing_full=False, listing_time_min=None)
+
+
 def page_saved(next_page_token: str, *, lease_expires_at: datetime) -> CalendarUpdate:
     """A page is written: the listing resumes from the next page (in this job or another)."""
     return CalendarUpdate(page_token=next_page_token, lease_expires_at=lease_expires_at)

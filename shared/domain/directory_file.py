@@ -4,7 +4,7 @@ written, and the tenant settings (README.md#data-in-firestore).
     {"tenant": {"id", "name", "internalDomains", "settings"},
      "accounts": [{"id", "name", "domains"}],
      "users": [{"id", "email", "name", "accountId"}],
-     "members": [{"id", "email", "name"}]}
+     "members": [{"id", "email", "name", "excludedAddresses"?}]}
 
 `parse_directory` reports every problem of the file, one line per bad row, naming the row
 (`users[3] (id "u-9"): ...`, indexes count from 0). A user may point at an account that is not
@@ -22,6 +22,7 @@ from typing import Any
 
 from shared.domain import emails as email_rules
 from shared.domain import ids
+from shared.domain.exclusions import Exclusions, parse_exclusion_list
 from shared.domain.models import Tenant, User
 from shared.domain.settings import parse_domain_list, settings_from_document, settings_problems
 from shared.errors import InvalidInput
@@ -31,7 +32,8 @@ _TOP_FIELDS = frozenset({"tenant", "accounts", "users", "members"})
 _TENANT_FIELDS = frozenset({"id", "name", "internalDomains", "settings"})
 _ACCOUNT_FIELDS = frozenset({"id", "name", "domains"})
 _USER_FIELDS = frozenset({"id", "email", "name", "accountId"})
-_MEMBER_FIELDS = frozenset({"id", "email", "name"})
+_MEMBER_FIELDS = frozenset({"id", "email", "name", "excludedAddresses"})
+_MEMBER_REQUIRED = ("id", "email", "name")
 
 
 class DirectoryFileInvalid(InvalidInput):
@@ -58,6 +60,8 @@ class MemberRow:
     id: str
     email: str  # normalised
     name: str
+    # The member's own exclusions (README.md#exclusions); None: not in the file, left as stored.
+    excluded_addresses: Exclusions | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,8 +363,13 @@ def _members(raw: list[Any]) -> tuple[list[MemberRow], _Rows]:
             rows.add(index, row, "must be an object")
             continue
         before = len(rows.problems)
-        _fields(rows, index, row, _MEMBER_FIELDS, _MEMBER_FIELDS)
+        _fields(rows, index, row, _MEMBER_FIELDS, _MEMBER_REQUIRED)
         member_id = _row_id(rows, index, row, seen)
+        exclusions: Exclusions | None = None
+        if "excludedAddresses" in row:
+            exclusions, bad = parse_exclusion_list(row["excludedAddresses"])
+            for text in bad:
+                rows.add(index, row, f"excludedAddresses {text}")
         email = _email(rows, index, row)
         name = _text(rows, index, row, "name")
         if email is not None:
@@ -371,5 +380,5 @@ def _members(raw: list[Any]) -> tuple[list[MemberRow], _Rows]:
             else:
                 emails[email] = index
         if len(rows.problems) == before and member_id is not None and email is not None and name is not None:
-            found.append(MemberRow(member_id, email, name))
+            found.append(MemberRow(member_id, email, name, exclusions))
     return found, rows

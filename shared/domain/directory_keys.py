@@ -121,11 +121,15 @@ def is_matching_unchanged(collection: Collection, old: Mapping[str, Any], new: M
 
 def meeting_index_keys(record: MeetingRecord) -> tuple[list[str], list[str]]:
     """The keys a stored meeting is indexed by (its `emails` and `domains` fields), sorted: every
-    attendee email of every copy, and every domain level of their domains (what
+    attendee email of every copy and its organizer's (README.md#exclusions), and every domain
+    level of their domains (what
     `affected_keys` of a user or an account can name). Internal, free-mail and declined
     addresses are included: the index does not depend on tenant settings, so a change of
     `internalDomains` or `freeMailDomainsAllowed` never leaves a meeting unfindable."""
-    addresses = sorted({a.email for c in record.copies.values() for a in c.attendees if a.email})
+    addresses = sorted(
+        {a.email for c in record.copies.values() for a in c.attendees if a.email}
+        | {c.organizer_email.lower() for c in record.copies.values() if c.organizer_email}
+    )
     levels: set[str] = set()
     for domain in {email_rules.email_domain(e) for e in addresses}:
         if domain:

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from shared.domain.emails import candidate_domains, email_domain, is_free_mail, is_internal_domain
+from shared.domain.exclusions import NO_EXCLUSIONS, Exclusions, is_copy_excluded
 from shared.domain.models import (
     AttendeeMatch,
     DirectorySnapshot,
@@ -63,6 +64,8 @@ class MatchingContext:
     tenant: Tenant
     member_emails: frozenset[str]
     directory: DirectorySnapshot
+    # member id -> the member's own exclusions (README.md#exclusions); absent: none
+    member_exclusions: Mapping[str, Exclusions] = field(default_factory=dict)
     _emails: dict[str, Outcome] = field(default_factory=dict, init=False, repr=False)
     _domains: dict[str, _DomainVerdict] = field(default_factory=dict, init=False, repr=False)
     _internal_domains: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
@@ -72,6 +75,12 @@ class MatchingContext:
         # hashable forms of the settings `_domain_levels` is cached by
         self._internal_key = tuple(self.tenant.internal_domains)
         self._free_mail_allowed_key = frozenset(self.tenant.settings.free_mail_domains_allowed)
+
+    def is_excluded(self, copy: MemberCopy) -> bool:
+        """Whether this copy is excluded, by the tenant's list or by its member's own: it
+        produces nothing and is not stored (README.md#exclusions)."""
+        own = self.member_exclusions.get(copy.member_id, NO_EXCLUSIONS)
+        return is_copy_excluded(copy, self.tenant.settings.excluded_addresses, own)
 
     def classify(self, email: str) -> Outcome:
         """The verdict on one normalised email (response status aside). Cached."""

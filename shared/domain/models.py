@@ -12,6 +12,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from shared.domain.exclusions import NO_EXCLUSIONS, Exclusions
+
 INTERACTION_TYPE = "Google calendar"
 
 
@@ -28,6 +30,8 @@ class TenantSettings:
     # Whether a member may connect a Google account other than their own address or one on the
     # tenant's internal domains (README.md#security).
     allow_any_google_account: bool = False
+    # Meetings no member captures (README.md#exclusions).
+    excluded_addresses: Exclusions = NO_EXCLUSIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +113,7 @@ class Member:
     email: str  # normalised
     name: str
     calendar: CalendarState = field(default_factory=CalendarState)
+    excluded_addresses: Exclusions = NO_EXCLUSIONS  # the member's own (README.md#exclusions)
 
 
 # --- events as the core sees them -------------------------------------------------------------
@@ -155,6 +160,7 @@ class DropReason(StrEnum):
     NO_ATTENDEES = "no_attendees"
     MALFORMED = "malformed"
     TOO_LARGE = "too_large"  # what would be stored about it exceeds the database's limits
+    EXCLUDED = "excluded"  # its organizer or an attendee is excluded (README.md#exclusions)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,8 @@ from all its copies (docs/reference.md#the-interaction-document):
 - its details come from the most recently updated copy (latest event `updated`; ties go to the
   greatest member id) among the copies that produce that account;
 - `memberIds` = every member whose copy produces it, sorted;
-- interactions no longer produced are deleted; a meeting with no copy left is deleted.
+- interactions no longer produced are deleted; a meeting with no copy left is deleted;
+- an excluded copy (README.md#exclusions) is never kept: planning removes it from the record.
 
 Each interaction's content hash is kept on the meeting record, so an unchanged interaction is not
 re-upserted and an unchanged record is not rewritten: planning the same changes twice yields an
@@ -196,6 +197,7 @@ def _plan_meeting(
 ) -> None:
     old = meeting.record
     key = old.meeting_key
+    copies = {member: copy for member, copy in copies.items() if not context.is_excluded(copy)}
     if not copies:
         builder.deletes.extend(interaction_id(key, account) for account in sorted(old.interaction_hashes))
         if meeting.version is not None:

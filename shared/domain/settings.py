@@ -14,13 +14,16 @@ from typing import Any, TypeGuard
 
 from shared.domain import emails as email_rules
 from shared.domain.events import time_zone
+from shared.domain.exclusions import exclusions_from_document, parse_exclusion_list
 from shared.domain.models import TenantSettings
 
 MIN_BACKFILL_DAYS = 1
 MAX_BACKFILL_DAYS = 3650  # ten years: a window start any date arithmetic can represent
 
 _BOOLEAN_FIELDS = ("includePrivateEvents", "excludeDeclined", "allowAnyGoogleAccount")
-SETTINGS_FIELDS = frozenset({"backfillDays", "freeMailDomainsAllowed", "defaultTimeZone", *_BOOLEAN_FIELDS})
+SETTINGS_FIELDS = frozenset(
+    {"backfillDays", "freeMailDomainsAllowed", "defaultTimeZone", "excludedAddresses", *_BOOLEAN_FIELDS}
+)
 
 
 def is_time_zone(name: object) -> TypeGuard[str]:
@@ -64,6 +67,11 @@ def settings_problems(raw: Mapping[str, Any]) -> tuple[list[str], dict[str, Any]
             problems.append(f"settings.freeMailDomainsAllowed {bad}")
         else:
             document["freeMailDomainsAllowed"] = list(domains)
+    if "excludedAddresses" in raw:
+        exclusions, wrong = parse_exclusion_list(raw["excludedAddresses"])
+        problems.extend(f"settings.excludedAddresses {text}" for text in wrong)
+        if not wrong:
+            document["excludedAddresses"] = exclusions.entries()
     if "defaultTimeZone" in raw:
         value = raw["defaultTimeZone"]
         if is_time_zone(value):
@@ -104,6 +112,7 @@ def settings_from_document(raw: Any) -> TenantSettings:
         allow_any_google_account=(
             allow_any_account if isinstance(allow_any_account, bool) else defaults.allow_any_google_account
         ),
+        excluded_addresses=exclusions_from_document(raw.get("excludedAddresses")),
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.domain.directory_file import DirectoryFile, DirectoryFileInvalid, parse_directory
+from shared.services.exclusions import ExclusionDeps, ExclusionSummary, apply_import_exclusions
 from shared.services.ports import DirectoryImportStore
 from shared.services.rematch import RematchDeps, RematchSummary, read_before_import, rematch_after_import
 
@@ -60,16 +61,26 @@ class ImportResult:
 
     imported: ImportSummary
     rematched: RematchSummary
+    exclusions: ExclusionSummary | None = None  # what the exclusions changed (README.md#exclusions)
 
 
-def import_and_rematch(text: str | bytes, deps: RematchDeps, store: DirectoryImportStore) -> ImportResult:
+def import_and_rematch(
+    text: str | bytes,
+    deps: RematchDeps,
+    store: DirectoryImportStore,
+    exclusions: ExclusionDeps | None = None,
+) -> ImportResult:
     """`calsync import`: note the directory rows the file names as they are now, import the
     file, then re-match the stored meetings whose matching the import changed (what
     `directory_changed` would also do, document by document). Raises DirectoryFileInvalid
-    (nothing written), NotFound, TransientError (the import and the re-match can both be re-run)."""
+    (nothing written), NotFound, TransientError (the import and the re-match can both be re-run).
+    With `exclusions`, the exclusions the file adds are purged and those it removes make the
+    next sync of the members concerned a full one (shared.services.exclusions)."""
     parsed = parse_directory(text)
     if not parsed.tenant.id:  # invalid anyway: let validation name every problem
         validate_directory(text, store)
     before = read_before_import(deps, parsed)
     imported = import_directory(text, store)
-    return ImportResult(imported, rematch_after_import(deps, parsed, before))
+    rematched = rematch_after_import(deps, parsed, before)
+    excluded = apply_import_exclusions(exclusions, parsed, before) if exclusions is not None else None
+    return ImportResult(imported, rematched, excluded)

@@ -19,12 +19,14 @@ from typing import Any, TypeVar
 
 from shared.domain import events as event_rules
 from shared.domain import planning
+from shared.domain.exclusions import is_copy_excluded
 from shared.domain.models import (
     DropReason,
     EventChange,
     EventDropped,
     EventHeld,
     EventOutsideWindow,
+    MemberCopy,
     Plan,
     StoredMeeting,
     Tenant,
@@ -62,7 +64,10 @@ class PageWriter:
         self._summary_lock = threading.Lock()
         member = calendar.member
         self._directory = DirectoryCache(
-            deps.directory, calendar.tenant_id, extra_member_emails=(member.email,)
+            deps.directory,
+            calendar.tenant_id,
+            extra_member_emails=(member.email,),
+            extra_member_exclusions={member.id: member.excluded_addresses},
         )
         self._window_start: datetime | None = None
         # Set when this sync starts the member's first full listing: event id -> meeting key of
@@ -129,8 +134,15 @@ class PageWriter:
             window_start=self.window_start(),
             generation=self._calendar.state.generation,
         )
+        if isinstance(change, EventHeld) and self._is_excluded(change.copy):
+            change = EventDropped(change.copy.event_id, change.copy.meeting_key, DropReason.EXCLUDED)
         self._count(change)
         return change
+
+    def _is_excluded(self, copy: MemberCopy) -> bool:
+        """Excluded by the tenant's list or the member's own: dropped, not stored (README.md#exclusions)."""
+        own = self._calendar.member.excluded_addresses
+        return is_copy_excluded(copy, self._tenant().settings.excluded_addresses, own)
 
     def _count(self, change: EventChange) -> None:
         self._summary.events_seen += 1
@@ -142,6 +154,8 @@ class PageWriter:
             self._summary.dropped += 1
             if change.reason == DropReason.MALFORMED:
                 self._summary.malformed += 1
+            elif change.reason == DropReason.EXCLUDED:
+                self._summary.excluded += 1
 
     def _write_chunk(self, changes: Sequence[EventChange]) -> None:
         relevant = [c for c in changes if not isinstance(c, EventOutsideWindow)]

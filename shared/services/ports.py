@@ -30,6 +30,7 @@ from shared.domain import consent
 from shared.domain.calendar_state import CalendarUpdate
 from shared.domain.directory_file import DirectoryFile
 from shared.domain.directory_keys import Collection
+from shared.domain.exclusions import Exclusions
 from shared.domain.models import (
     DirectorySnapshot,
     Interaction,
@@ -61,6 +62,11 @@ class DirectoryStore(TenantStore, Protocol):
 
     def member_emails(self, tenant_id: str) -> frozenset[str]:
         """Every member's normalised address (all are internal). Raises TransientError."""
+        ...
+
+    def members_for_matching(self, tenant_id: str) -> tuple[frozenset[str], Mapping[str, Exclusions]]:
+        """Every member's normalised address, and the members' own exclusions (members without
+        any may be absent), read together. Raises TransientError."""
         ...
 
     def lookup(self, tenant_id: str, emails: Iterable[str], domains: Iterable[str]) -> DirectorySnapshot:
@@ -202,8 +208,21 @@ class DirectoryImportStore(Protocol):
         ...
 
 
-class DirectoryAdminStore(RematchDirectoryStore, DirectoryImportStore, Protocol):
-    """Everything the directory adapter offers: matching reads, re-matching, import."""
+class ExclusionStore(Protocol):
+    """The tenant's and the members' `excludedAddresses` (README.md#exclusions)."""
+
+    def excluded_addresses(self, tenant_id: str, member_id: str | None) -> Exclusions:
+        """The tenant's list (`member_id` None) or the member's own. Raises NotFound for an
+        unknown tenant or member, TransientError."""
+        ...
+
+    def set_excluded_addresses(self, tenant_id: str, member_id: str | None, exclusions: Exclusions) -> None:
+        """Replace the tenant's list or the member's own. Raises NotFound, TransientError."""
+        ...
+
+
+class DirectoryAdminStore(RematchDirectoryStore, DirectoryImportStore, ExclusionStore, Protocol):
+    """Everything the directory adapter offers: matching reads, re-matching, import, exclusions."""
 
 
 class MeetingAdminStore(RematchMeetingStore, Protocol):

@@ -12,10 +12,11 @@ job, a re-match run); `read_plan_apply` is the optimistic-concurrency loop aroun
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from shared.domain import matching
+from shared.domain.exclusions import Exclusions
 from shared.domain.models import DirectorySnapshot, MemberCopy, Plan, StoredMeeting, Tenant
 from shared.domain.planning import plan_without_meetings
 from shared.errors import DocumentTooLarge, TransientError, WriteConflict
@@ -29,13 +30,21 @@ class DirectoryCache:
     job sees the directory as it was when it first needed each key."""
 
     def __init__(
-        self, directory: DirectoryStore, tenant_id: str, *, extra_member_emails: Iterable[str] = ()
+        self,
+        directory: DirectoryStore,
+        tenant_id: str,
+        *,
+        extra_member_emails: Iterable[str] = (),
+        extra_member_exclusions: Mapping[str, Exclusions] | None = None,
     ) -> None:
         self._store = directory
         self._tenant_id = tenant_id
         self._extra_member_emails = frozenset(extra_member_emails)
         self._tenant: Tenant | None = None
         self._member_emails: frozenset[str] | None = None
+        # the syncing member's exclusions as its sync read them win over the members' read
+        self._extra_member_exclusions = dict(extra_member_exclusions or {})
+        self._member_exclusions: Mapping[str, Exclusions] = {}
         self._users: dict[str, Any] = {}
         self._accounts: dict[str, Any] = {}
 
@@ -46,10 +55,17 @@ class DirectoryCache:
         return self._tenant
 
     def member_emails(self) -> frozenset[str]:
-        """Raises TransientError."""
+        """Every member's address (read with their exclusions). Raises TransientError."""
         if self._member_emails is None:
-            self._member_emails = self._store.member_emails(self._tenant_id) | self._extra_member_emails
+            emails, exclusions = self._store.members_for_matching(self._tenant_id)
+            self._member_exclusions = {**exclusions, **self._extra_member_exclusions}
+            self._member_emails = emails | self._extra_member_emails
         return self._member_emails
+
+    def member_exclusions(self) -> Mapping[str, Exclusions]:
+        """Member id -> the member's own exclusions. Raises TransientError."""
+        self.member_emails()
+        return self._member_exclusions
 
     def context(self, copies: Iterable[MemberCopy]) -> matching.MatchingContext:
         """A matching context holding the directory entries these copies need (looked up in
@@ -68,7 +84,12 @@ class DirectoryCache:
             users_by_email={e: self._users[e] for e in emails},
             accounts_by_domain={d: self._accounts[d] for d in domains},
         )
-        return matching.MatchingContext(tenant=tenant, member_emails=self.member_emails(), directory=snapshot)
+        return matching.MatchingContext(
+            tenant=tenant,
+            member_emails=self.member_emails(),
+            directory=snapshot,
+            member_exclusions=self.member_exclusions(),
+        )
 
 
 def copies_in_meetings(stored: Iterable[StoredMeeting]) -> list[MemberCopy]:

@@ -32,6 +32,7 @@ from typing import Any
 from shared.domain import directory_keys, planning
 from shared.domain.directory_file import DirectoryFile
 from shared.domain.directory_keys import ACCOUNTS, USERS, Collection
+from shared.domain.exclusions import Exclusions
 from shared.domain.models import MeetingRecord, Plan, StoredMeeting, Tenant
 from shared.errors import NotFound
 from shared.logs import get_logger
@@ -86,6 +87,7 @@ class RematchSummary:
     domains: int = 0  # domains whose meetings were looked up
     meetings: int = 0  # stored meetings re-evaluated
     meetings_written: int = 0
+    copies_removed: int = 0  # members' copies no longer stored (excluded, README.md#exclusions)
     added: int = 0
     moved: int = 0
     updated: int = 0
@@ -196,6 +198,7 @@ class DirectoryBefore:
 
     tenant: Tenant | None
     member_emails: frozenset[str]
+    member_exclusions: Mapping[str, Exclusions]  # members without any left out
     users: Mapping[str, Mapping[str, Any]]
     accounts: Mapping[str, Mapping[str, Any]]
 
@@ -208,9 +211,14 @@ def read_before_import(deps: RematchDeps, directory: DirectoryFile) -> Directory
         tenant: Tenant | None = deps.directory.get_tenant(tenant_id)
     except NotFound:
         tenant = None
+    member_emails: frozenset[str] = frozenset()
+    member_exclusions: Mapping[str, Exclusions] = {}
+    if tenant is not None:
+        member_emails, member_exclusions = deps.directory.members_for_matching(tenant_id)
     return DirectoryBefore(
         tenant=tenant,
-        member_emails=deps.directory.member_emails(tenant_id) if tenant is not None else frozenset(),
+        member_emails=member_emails,
+        member_exclusions=member_exclusions,
         users=deps.directory.directory_documents(tenant_id, USERS, (u.id for u in directory.users)),
         accounts=deps.directory.directory_documents(tenant_id, ACCOUNTS, (a.id for a in directory.accounts)),
     )
@@ -362,8 +370,19 @@ class _Rematch:
             return
         self.deps.meetings.apply(self.summary.tenant_id, plan)
         self.summary.meetings_written += len(plan.meeting_writes)
+        self.summary.copies_removed += copies_removed(stored, plan)
         for change in interaction_changes(stored, plan):
             self.summary.count(change)
+
+
+def copies_removed(stored: Mapping[str, StoredMeeting], plan: Plan) -> int:
+    """How many members' copies the plan's meeting writes leave out."""
+    removed = 0
+    for write in plan.meeting_writes:
+        before = stored[write.meeting_key].record.copies if write.meeting_key in stored else {}
+        after = write.record.copies if write.record is not None else {}
+        removed += len(set(before) - set(after))
+    return removed
 
 
 def interaction_changes(stored: Mapping[str, StoredMeeting], plan: Plan) -> list[InteractionChange]:

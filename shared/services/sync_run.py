@@ -74,6 +74,7 @@ class SyncSummary:
     dropped: int = 0
     outside_window: int = 0
     malformed: int = 0
+    excluded: int = 0  # dropped: organizer or an attendee excluded (README.md#exclusions)
     too_large: int = 0  # held events dropped: what would be stored exceeds the database's limits
     meetings_written: int = 0
     interactions_written: int = 0

@@ -18,6 +18,7 @@ from typing import Any
 from shared.adapters.firestore.base import unique
 from shared.domain import emails as email_rules
 from shared.domain.calendar_state import CalendarUpdate
+from shared.domain.exclusions import exclusions_from_document
 from shared.domain.models import (
     Account,
     CalendarState,
@@ -114,6 +115,7 @@ def member_from_document(member_id: str, data: Mapping[str, Any]) -> Member:
         email=email_rules.normalize_email(str_or(data.get("email"))),
         name=str_or(data.get("name")),
         calendar=calendar_from_document(data.get("calendar")),
+        excluded_addresses=exclusions_from_document(data.get("excludedAddresses")),
     )
 
 

@@ -27,6 +27,7 @@ from shared.adapters.firestore.codecs import account_from_document, tenant_from_
 from shared.domain import directory_keys
 from shared.domain import emails as email_rules
 from shared.domain.directory_file import DirectoryFile
+from shared.domain.exclusions import Exclusions, exclusions_from_document
 from shared.domain.models import Account, ConnectionStatus, DirectorySnapshot, Tenant, User
 from shared.errors import NotFound, TransientError
 
@@ -56,6 +57,50 @@ class FirestoreDirectoryStore:
         with translated("reading member addresses"):
             found = (s.to_dict().get("email") for s in members.stream())
             return frozenset(email_rules.normalize_email(e) for e in found if isinstance(e, str) and e)
+
+    def members_for_matching(self, tenant_id: str) -> tuple[frozenset[str], dict[str, Exclusions]]:
+        """Every member's normalised address, and each member's own exclusions (one read per
+        member). Raises TransientError."""
+        members = self._tenant(tenant_id).collection(MEMBERS).select(["email", "excludedAddresses"])
+        emails: set[str] = set()
+        exclusions: dict[str, Exclusions] = {}
+        with translated("reading member addresses"):
+            for snapshot in members.stream():
+                data = snapshot.to_dict() or {}
+                email = data.get("email")
+                if isinstance(email, str) and email:
+                    emails.add(email_rules.normalize_email(email))
+                own = exclusions_from_document(data.get("excludedAddresses"))
+                if not own.is_empty:
+                    exclusions[snapshot.id] = own
+        return frozenset(emails), exclusions
+
+    def _exclusions_ref(self, tenant_id: str, member_id: str | None) -> tuple[Any, str]:
+        if member_id is None:
+            return self._tenant(tenant_id), "settings.excludedAddresses"
+        return self._tenant(tenant_id).collection(MEMBERS).document(member_id), "excludedAddresses"
+
+    def excluded_addresses(self, tenant_id: str, member_id: str | None) -> Exclusions:
+        """The tenant's `settings.excludedAddresses` or the member's `excludedAddresses`.
+        Raises NotFound, TransientError."""
+        ref, _ = self._exclusions_ref(tenant_id, member_id)
+        with translated("reading exclusions"):
+            snapshot = ref.get()
+        if not snapshot.exists:
+            what = f"member {member_id!r} of tenant {tenant_id!r}" if member_id else f"tenant {tenant_id!r}"
+            raise NotFound(f"unknown {what}")
+        data = snapshot.to_dict() or {}
+        raw = (data.get("settings") or {}) if member_id is None else data
+        return exclusions_from_document(raw.get("excludedAddresses") if isinstance(raw, dict) else None)
+
+    def set_excluded_addresses(self, tenant_id: str, member_id: str | None, exclusions: Exclusions) -> None:
+        """Replace the list (an update: an unknown document raises NotFound). Raises TransientError."""
+        ref, path = self._exclusions_ref(tenant_id, member_id)
+        with translated("writing exclusions"):
+            try:
+                ref.update({path: exclusions.entries()})
+            except gexc.NotFound as error:
+                raise NotFound(f"unknown tenant or member ({tenant_id!r}, {member_id!r})") from error
 
     def lookup(self, tenant_id: str, emails: Iterable[str], domains: Iterable[str]) -> DirectorySnapshot:
         """Users whose `emailKey` is one of `emails` (`in`, 30 per query) and accounts whose
@@ -224,6 +269,8 @@ def _directory_writes(
     new_members = 0
     for member in directory.members:
         data: dict[str, Any] = {"email": member.email, "name": member.name}
+        if member.excluded_addresses is not None:
+            data["excludedAddresses"] = member.excluded_addresses.entries()
         if member.id not in existing_members:
             data["calendar"] = {"status": ConnectionStatus.NOT_CONNECTED.value, "consecutiveFailures": 0}
             new_members += 1
