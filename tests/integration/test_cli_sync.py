@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.cli import main
 from shared.sandbox.google_standin import GoogleStandIn
 from tests.support import sandbox
+from tests.support.cli import run_cli
 
 pytestmark = pytest.mark.usefixtures("firestore_project")
 
@@ -30,16 +30,6 @@ def standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[GoogleStandIn]:
         yield running
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main([*argv])
-    except SystemExit as exited:
-        code = int(exited.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def rows(out: str) -> dict[str, list[str]]:
     """The summary table's rows by member (first column), split on white space."""
     return {line.split()[0]: line.split() for line in out.splitlines()[1:] if line.startswith("northwind/")}
@@ -48,7 +38,7 @@ def rows(out: str) -> dict[str, list[str]]:
 def test_sync_without_options_syncs_every_connected_member_and_prints_a_summary(
     standin: GoogleStandIn, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = run(capsys, "sync")
+    code, out, _ = run_cli(capsys, "sync")
     assert code == 0
     table = rows(out)
     assert {m: r[1:3] for m, r in table.items()} == {
@@ -62,8 +52,8 @@ def test_sync_without_options_syncs_every_connected_member_and_prints_a_summary(
 def test_sync_of_one_member_with_full_listing(
     standin: GoogleStandIn, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    run(capsys, "sync", "--tenant", "northwind", "--member", "m-anna")
-    code, out, _ = run(capsys, "sync", "--tenant", "northwind", "--member", "m-anna", "--full")
+    run_cli(capsys, "sync", "--tenant", "northwind", "--member", "m-anna")
+    code, out, _ = run_cli(capsys, "sync", "--tenant", "northwind", "--member", "m-anna", "--full")
     assert code == 0
     assert {m: r[1:3] for m, r in rows(out).items()} == {"northwind/m-anna": ["synced", "yes"]}
 
@@ -74,17 +64,17 @@ def test_sync_reports_a_member_that_needs_reauth_and_exits_non_zero(
     from shared import bootstrap
 
     standin.revoke_refresh_token(bootstrap.token_vault().read("northwind", "m-ben"))
-    code, out, err = run(capsys, "sync", "--tenant", "northwind")
+    code, out, err = run_cli(capsys, "sync", "--tenant", "northwind")
     assert code == 1
     assert rows(out)["northwind/m-ben"][1] == "needs_reauth"
     assert err.strip().splitlines()[-1] == "calsync: error: 1 of 3 members did not sync (see the table)"
 
 
 def test_sync_errors_are_one_line(standin: GoogleStandIn, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "sync", "--member", "m-anna")
+    code, _, err = run_cli(capsys, "sync", "--member", "m-anna")
     assert code != 0
     assert err.strip() == "calsync: error: --member needs --tenant"
-    code, _, err = run(capsys, "sync", "--tenant", "northwind", "--member", "nobody")
+    code, _, err = run_cli(capsys, "sync", "--tenant", "northwind", "--member", "nobody")
     assert code == 1
     assert len(err.strip().splitlines()) == 1
     assert "nobody" in err
@@ -93,11 +83,11 @@ def test_sync_errors_are_one_line(standin: GoogleStandIn, capsys: pytest.Capture
 def test_interactions_lists_a_table_and_json_documents(
     standin: GoogleStandIn, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    run(capsys, "sync")
-    code, out, _ = run(capsys, "interactions", "--tenant", "northwind")
+    run_cli(capsys, "sync")
+    code, out, _ = run_cli(capsys, "interactions", "--tenant", "northwind")
     assert code == 0
     assert out.strip().splitlines()[-1] == f"{len(sandbox.expected_interactions())} interactions"
-    code, out, _ = run(capsys, "interactions", "--tenant", "northwind", "--account", "acc-logo", "--json")
+    code, out, _ = run_cli(capsys, "interactions", "--tenant", "northwind", "--account", "acc-logo", "--json")
     assert code == 0
     documents = json.loads(out)
     assert {d["accountId"] for d in documents} == {"acc-logo"}
@@ -129,7 +119,7 @@ def test_interactions_lists_a_table_and_json_documents(
 def test_interactions_of_an_unknown_tenant_is_an_error(
     standin: GoogleStandIn, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = run(capsys, "interactions", "--tenant", "nope")
+    code, _, err = run_cli(capsys, "interactions", "--tenant", "nope")
     assert code == 1
     assert err.startswith("calsync: error:")
     assert len(err.strip().splitlines()) == 1

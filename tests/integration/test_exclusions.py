@@ -25,6 +25,7 @@ from tests.integration.test_rematch import (  # the same sample tenant, synced t
 from tests.integration.test_rematch import db as db
 from tests.integration.test_rematch import sync_deps as sync_deps
 from tests.support import sandbox
+from tests.support.cli import import_file
 from tests.support.sandbox import TENANT
 
 pytestmark = pytest.mark.usefixtures("firestore_project")
@@ -164,14 +165,6 @@ def test_bad_input_is_one_line_and_changes_nothing(
     assert "excludedAddresses" not in (_tenant(db).get().get("settings") or {})
 
 
-def _import(tmp_path: Path, data: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> list[str]:
-    path = tmp_path / "directory.json"
-    path.write_text(json.dumps(data))
-    capsys.readouterr()
-    main(["import", str(path)])
-    return capsys.readouterr().out.splitlines()
-
-
 def test_import_validates_exclusions_and_applies_what_it_adds_and_removes(
     db: firestore.Client, sync_deps: SyncDeps, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -189,19 +182,19 @@ def test_import_validates_exclusions_and_applies_what_it_adds_and_removes(
     tokens = {
         m: _tenant(db).collection("members").document(m).get().get("calendar.syncToken") for m in members
     }
-    lines = _import(tmp_path, data, capsys)
+    lines = import_file(tmp_path, data, capsys)
     assert lines[-1].startswith("exclusions of the tenant (northwind): 0 entries; removed 1 stored copies")
     calendar = {m: _tenant(db).collection("members").document(m).get().get("calendar") for m in members}
     assert {m: c.get("syncToken") for m, c in calendar.items()} == tokens  # import resets nothing
     assert all(c["status"] == "connected" for c in calendar.values())
     assert state(db) == resync_from_scratch(db, sync_deps)
     del members["m-chloe"]["excludedAddresses"]  # absent from the row: left as stored
-    _import(tmp_path, data, capsys)
+    import_file(tmp_path, data, capsys)
     assert _tenant(db).collection("members").document("m-chloe").get().get("excludedAddresses") == [
         "legal@globex.com"
     ]
     members["m-chloe"]["excludedAddresses"] = []
-    lines = _import(tmp_path, data, capsys)
+    lines = import_file(tmp_path, data, capsys)
     assert lines[-1].endswith("1 members will sync in full")
     assert _tenant(db).collection("members").document("m-chloe").get().get("calendar.syncToken") is None
     sync_all(sync_deps)

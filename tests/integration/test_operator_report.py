@@ -17,6 +17,7 @@ from shared import bootstrap
 from shared.domain.report import week_starts
 from shared.sandbox.google_standin import GoogleStandIn
 from tests.support import browser, sandbox
+from tests.support.cli import run_cli
 from tests.support.sandbox import TENANT
 
 pytestmark = pytest.mark.usefixtures("firestore_project")
@@ -35,24 +36,12 @@ def synced(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) 
                 member["email"], sandbox.SAMPLE_DIR / "calendars" / f"{member['id']}.json", now=now
             )
             sandbox.connect(running, member["id"], member["email"])
-        assert run(capsys, "sync")[0] == 0
+        assert run_cli(capsys, "sync")[0] == 0
         yield running
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    from shared.cli import main
-
-    code = 0
-    try:
-        main([*argv])
-    except SystemExit as exited:
-        code = int(exited.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def report_json(capsys: pytest.CaptureFixture[str]) -> dict:  # type: ignore[type-arg]
-    code, out, err = run(capsys, "report", "--tenant", TENANT, "--json")
+    code, out, err = run_cli(capsys, "report", "--tenant", TENANT, "--json")
     assert code == 0, err
     return dict(json.loads(out))
 
@@ -111,7 +100,7 @@ def test_a_member_who_must_reconnect_comes_first(
     report = report_json(capsys)
     first = report["members"][0]
     assert (first["memberId"], first["status"], first["mustReconnect"]) == ("m-chloe", "needs_reauth", True)
-    code, out, _ = run(capsys, "report", "--tenant", TENANT)
+    code, out, _ = run_cli(capsys, "report", "--tenant", TENANT)
     assert code == 0
     assert "1 must reconnect" in out
     assert "m-chloe" in out
@@ -121,7 +110,7 @@ def test_a_member_who_must_reconnect_comes_first(
 def test_an_unknown_tenant_is_one_line_and_a_non_zero_exit(
     synced: GoogleStandIn, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = run(capsys, "report", "--tenant", "nobody")
+    code, _, err = run_cli(capsys, "report", "--tenant", "nobody")
     assert code != 0
     assert err.startswith("calsync: error:")
 
@@ -147,7 +136,7 @@ def test_the_page_in_a_real_browser_has_the_sections_the_bars_and_the_numbers_an
     chromium: None, synced: GoogleStandIn, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     page = tmp_path / "report.html"
-    code, _, err = run(capsys, "report", "--tenant", TENANT, "--html", str(page))
+    code, _, err = run_cli(capsys, "report", "--tenant", TENANT, "--html", str(page))
     assert code == 0, err
     facts = report_json(capsys)
     html = page.read_text(encoding="utf-8")

@@ -29,6 +29,7 @@ from shared.services.rematch import (
 )
 from shared.services.sync import SyncDeps, sync_member
 from tests.support import sandbox
+from tests.support.cli import import_file
 from tests.support.sandbox import TENANT, FixedClock
 
 pytestmark = pytest.mark.usefixtures("firestore_project")
@@ -393,14 +394,6 @@ def _sample_file() -> dict[str, Any]:
     return json.loads((sandbox.SAMPLE_DIR / "tenant.json").read_text())
 
 
-def _import(tmp_path: Path, data: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> list[str]:
-    path = tmp_path / "directory.json"
-    path.write_text(json.dumps(data))
-    capsys.readouterr()
-    main(["import", str(path)])
-    return capsys.readouterr().out.splitlines()
-
-
 def test_import_rematches_what_it_changed(
     db: firestore.Client,
     sync_deps: SyncDeps,
@@ -408,10 +401,10 @@ def test_import_rematches_what_it_changed(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     data = _sample_file()
-    assert _import(tmp_path, data, capsys)[-1].startswith("re-matched 0 meetings")  # nothing changed
+    assert import_file(tmp_path, data, capsys)[-1].startswith("re-matched 0 meetings")  # nothing changed
     next(u for u in data["users"] if u["id"] == "u-milton")["accountId"] = "acc-hooli"
     data["accounts"].append({"id": "acc-unknown", "name": "Unknown", "domains": ["unknown-startup.io"]})
-    lines = _import(tmp_path, data, capsys)
+    lines = import_file(tmp_path, data, capsys)
     assert lines[-1] == (
         "re-matched 2 meetings of tenant northwind: interactions 1 added, 1 moved, 0 updated, 0 removed"
     )
@@ -428,7 +421,7 @@ def test_import_that_changes_the_tenants_rules_rematches_every_meeting(
 ) -> None:
     data = _sample_file()
     data["tenant"]["internalDomains"].append("initech.io")  # Initech's people become internal
-    lines = _import(tmp_path, data, capsys)
+    lines = import_file(tmp_path, data, capsys)
     assert "removed" in lines[-1]
     assert not lines[-1].startswith("re-matched 0 ")
     assert accounts_of(db, S04) == {}
