@@ -21,11 +21,8 @@ def standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[GoogleStandIn]:
     with GoogleStandIn() as running:
         sandbox.point_env_at(monkeypatch, running)
         sandbox.import_sample_directory()
-        now = datetime.now(UTC)
+        sandbox.load_sample_calendars(running, now=datetime.now(UTC))
         for member in sandbox.sample_members():
-            running.load_calendar_file(
-                member["email"], sandbox.SAMPLE_DIR / "calendars" / f"{member['id']}.json", now=now
-            )
             sandbox.connect(running, member["id"], member["email"])
         yield running
 

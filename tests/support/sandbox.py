@@ -71,9 +71,12 @@ def import_sample_directory() -> None:
     import_directory((SAMPLE_DIR / "tenant.json").read_bytes(), bootstrap.directory_store())
 
 
-def load_sample_calendars(standin: GoogleStandIn) -> None:
+def load_sample_calendars(standin: GoogleStandIn, *, now: datetime | None = None) -> None:
+    """The sample members' calendars, at the sample's anchor or shifted by whole weeks to `now`."""
     for member in sample_members():
-        standin.load_calendar_file(member["email"], SAMPLE_DIR / "calendars" / f"{member['id']}.json")
+        standin.load_calendar_file(
+            member["email"], SAMPLE_DIR / "calendars" / f"{member['id']}.json", now=now
+        )
 
 
 def connect(standin: GoogleStandIn, member_id: str, email: str, tenant: str = TENANT) -> str:
