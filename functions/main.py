@@ -33,9 +33,10 @@ from shared.services import connect_pages
 from shared.services.connect import ConnectService
 from shared.services.connect_pages import Page
 from shared.services.jobs import job_from_push_message, push_message
+from shared.services.notifications import NOTIFICATION_HEADERS, NotificationOutcome, handle_notification
 from shared.services.rematch import rematch_directory_change
 from shared.services.schedule import schedule_sync as fan_out
-from shared.services.sync import SyncSettings, sync_member
+from shared.services.worker import run_sync_job
 
 # --- schedule_sync: Cloud Scheduler -> one sync job per due member over Pub/Sub -----------------
 
@@ -60,6 +61,26 @@ def schedule_sync(request: flask.Request) -> ResponseReturnValue:
 
 def _ms_since(started: float) -> int:
     return round((time.monotonic() - started) * 1000)
+
+
+# --- calendar_notification: Google Calendar push -> one pending sync job per member -------------
+
+_REFUSED = (NotificationOutcome.BAD_REQUEST, NotificationOutcome.FORGED, NotificationOutcome.UNAVAILABLE)
+
+
+@functions_framework.http
+def calendar_notification(request: flask.Request) -> ResponseReturnValue:
+    """Public: Google POSTs a notification (headers only) when a watched calendar changes. It is
+    authenticated by its channel token; the status says what Google should do
+    (README.md#push-notifications)."""
+    if request.method != "POST":
+        return "", 405, {"Allow": "POST"}
+    headers = {name: request.headers.get(name, "") for name in NOTIFICATION_HEADERS}
+    result = handle_notification(bootstrap.notification_deps(), headers)
+    fields = {k: v for k, v in vars(result).items() if v is not None} | {"status": result.status}
+    log = get_logger(function="calendar_notification")
+    (log.warning if result.outcome in _REFUSED else log.info)("notification answered", **fields)
+    return "", result.status
 
 
 # --- OAuth: oauth_connect, oauth_callback, oauth_disconnect (shared.services.connect) ----------
@@ -197,8 +218,7 @@ def sync_worker(cloud_event: CloudEvent) -> None:
     with delivery.acknowledge_or_redeliver():
         job = job_from_push_message(message)
         delivery.bind(tenant_id=job.tenant_id, member_id=job.member_id, reason=job.reason)
-        settings = SyncSettings(budget_s=bootstrap.config().sync_budget_s)
-        summary = sync_member(bootstrap.sync_deps(), job.tenant_id, job.member_id, settings=settings)
+        summary = run_sync_job(bootstrap.worker_deps(), job, bootstrap.sync_settings())
         healthy = summary.outcome in ("synced", "continued", "busy")
         (delivery.log.info if healthy else delivery.log.warning)("sync finished", **summary.as_log_fields())
 

@@ -21,11 +21,14 @@ _Factory = TypeVar("_Factory", bound="functools._lru_cache_wrapper[Any]")
 if TYPE_CHECKING:  # SDKs and services are imported where they are built (cold start)
     from google.cloud import firestore, pubsub_v1, secretmanager  # type: ignore[attr-defined]
 
+    from shared.services.channels import ChannelDeps, PushSettings
     from shared.services.connect import ConnectService
     from shared.services.exclusions import ExclusionDeps
+    from shared.services.notifications import NotificationDeps
     from shared.services.rematch import RematchDeps
     from shared.services.report import ReportDeps
-    from shared.services.sync import SyncDeps
+    from shared.services.sync import SyncDeps, SyncSettings
+    from shared.services.worker import WorkerDeps
 
 
 @functools.cache
@@ -43,6 +46,7 @@ def require(*names: str) -> Config:
 def _with_secrets_redacted(settings: Config) -> Config:
     logs.register_secret(settings.oauth_client_secret)
     logs.register_secret(settings.link_signing_key)
+    logs.register_secret(settings.channel_token_key)
     return settings
 
 
@@ -248,7 +252,13 @@ def connect_service(entry_point: str | None = None, *, full_oauth: bool = True) 
         settings, oauth = require(*config_module.OAUTH), oauth_client()
     else:
         settings, oauth = require("project"), revoke_client()
+    from shared.services.channels import ChannelRetirer
+
+    # Stopping a channel needs an access token, so the client secret: without it (an entry point
+    # not given it) the channel's lookup entry is still deleted and it expires by itself.
+    stopper = calendar_channels() if config().oauth_client_secret else None
     return ConnectService(
+        channels=ChannelRetirer(channel_store(), stopper),
         members=member_store(),
         tenants=directory_store(),
         states=oauth_state_store(),
@@ -331,4 +341,83 @@ def report_deps() -> ReportDeps:
 
     return ReportDeps(
         directory=directory_store(), members=member_store(), reports=report_store(), clock=SystemClock()
+    )
+
+
+# --- Push notifications (shared.services.channels, shared.services.notifications) ---------------
+
+
+@register
+@functools.cache
+def channel_store() -> ports.ChannelStore:
+    """The lookup from push channel id to member (`channels/{id}`)."""
+    from shared.adapters.firestore import FirestoreChannelStore
+
+    return FirestoreChannelStore(firestore_client())
+
+
+def calendar_channels() -> ports.CalendarChannels:
+    """`events.watch` / `channels.stop`: the Calendar adapter of the sync."""
+    from shared.adapters.calendar import GoogleCalendarSource
+
+    source = calendar_source()
+    assert isinstance(source, GoogleCalendarSource)
+    return source
+
+
+def push_settings() -> PushSettings:
+    """Push on when `CALSYNC_NOTIFICATION_URL` is set; the token key is needed only then."""
+    from shared.services.channels import PushSettings
+
+    settings = config()
+    return PushSettings(
+        notification_url=settings.notification_url,
+        token_key=settings.channel_key() if settings.notification_url else b"",
+        ttl_s=settings.channel_ttl_s,
+        backstop_interval_s=settings.backstop_interval_s,
+    )
+
+
+def sync_settings() -> SyncSettings:
+    """The worker's sync settings: its time budget, and the backstop interval when push is on."""
+    from shared.services.sync import SyncSettings
+
+    settings = config()
+    backstop = float(settings.backstop_interval_s) if settings.notification_url else None
+    return SyncSettings(budget_s=settings.sync_budget_s, backstop_interval_s=backstop)
+
+
+def channel_deps() -> ChannelDeps:
+    from shared.adapters.clock import SystemClock
+    from shared.services.channels import ChannelDeps
+
+    return ChannelDeps(
+        members=member_store(),
+        channels=channel_store(),
+        calendar=calendar_channels(),
+        vault=token_vault(),
+        clock=SystemClock(),
+        settings=push_settings(),
+    )
+
+
+def worker_deps() -> WorkerDeps:
+    """What `sync_worker` needs: the sync, the channels, the publisher of follow-up jobs."""
+    from shared.services.worker import WorkerDeps
+
+    return WorkerDeps(sync=sync_deps(), channels=channel_deps(), publisher=_PublisherOnFirstUse())
+
+
+def notification_deps() -> NotificationDeps:
+    """What `calendar_notification` needs (no OAuth secret, no token vault)."""
+    from shared.adapters.clock import SystemClock
+    from shared.services.notifications import NotificationDeps
+
+    settings = require(*config_module.NOTIFICATION)
+    return NotificationDeps(
+        channels=channel_store(),
+        members=member_store(),
+        publisher=job_publisher(),
+        clock=SystemClock(),
+        token_key=settings.channel_key(),
     )

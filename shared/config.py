@@ -21,6 +21,9 @@ DEFAULT_CALENDAR_ENDPOINT = "https://www.googleapis.com/calendar/v3/"
 DEFAULT_SYNC_TOPIC = "calsync-sync-jobs"
 # Event-driven functions time out at 9 minutes: stop listing well before, continue in a new job.
 DEFAULT_SYNC_BUDGET_S = "420"
+DEFAULT_CHANNEL_TTL_S = "604800"  # a week: what Google grants a Calendar channel at most
+DEFAULT_BACKSTOP_INTERVAL_S = "21600"  # with a push channel, still synced every 6 hours
+_MAX_INTERVAL_S = 30 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -44,10 +47,35 @@ class Config:
     sync_topic: str
     link_signing_key: str | None
     sync_budget: str  # seconds a worker lists before continuing in a follow-up job
+    notification_url: str | None  # public URL of calendar_notification: push on when set
+    channel_token_key: str | None
+    channel_ttl: str
+    backstop_interval: str
 
     @property
     def sync_budget_s(self) -> float:
         return float(self.sync_budget)
+
+    @property
+    def channel_ttl_s(self) -> int:
+        return int(self.channel_ttl)
+
+    @property
+    def backstop_interval_s(self) -> int:
+        return int(self.backstop_interval)
+
+    def channel_key(self) -> bytes:
+        """The key of push channel tokens: `CALSYNC_CHANNEL_TOKEN_KEY`, or else one derived from
+        the link signing key for this purpose alone. Raises ConfigError when neither is set."""
+        if self.channel_token_key:
+            return self.channel_token_key.encode()
+        if not self.link_signing_key:
+            raise ConfigError(
+                "CALSYNC_CHANNEL_TOKEN_KEY or CALSYNC_LINK_SIGNING_KEY is required here but not set"
+            )
+        from shared.domain.keys import KeyPurpose, derive_key
+
+        return derive_key(self.link_signing_key, KeyPurpose.CHANNEL_TOKEN)
 
     def __repr__(self) -> str:  # never print secrets by accident
         shown = {
@@ -83,15 +111,21 @@ _SPEC: dict[str, tuple[str, str | None, str]] = {
     "sync_topic": ("CALSYNC_SYNC_TOPIC", DEFAULT_SYNC_TOPIC, "id"),
     "link_signing_key": ("CALSYNC_LINK_SIGNING_KEY", None, "key"),
     "sync_budget": ("CALSYNC_SYNC_BUDGET_S", DEFAULT_SYNC_BUDGET_S, "seconds"),
+    "notification_url": ("CALSYNC_NOTIFICATION_URL", None, "url"),
+    "channel_token_key": ("CALSYNC_CHANNEL_TOKEN_KEY", None, "key"),
+    "channel_ttl": ("CALSYNC_CHANNEL_TTL_S", DEFAULT_CHANNEL_TTL_S, "interval"),
+    "backstop_interval": ("CALSYNC_BACKSTOP_INTERVAL_S", DEFAULT_BACKSTOP_INTERVAL_S, "interval"),
 }
 _ENV_NAMES = {name: env for name, (env, _, _) in _SPEC.items()}
-_SECRET_FIELDS = frozenset({"oauth_client_secret", "link_signing_key"})
+_SECRET_FIELDS = frozenset({"oauth_client_secret", "link_signing_key", "channel_token_key"})
 _MIN_SIGNING_KEY_BYTES = 16
 
 # What each kind of caller needs. The CLI asks per subcommand. The OAuth client secret only
 # where a code is exchanged or a token refreshed (oauth_callback, sync_worker): building the
 # consent URL needs the client id, revoking needs only the token (README.md#security).
 WORKER = ("project", "oauth_client_id", "oauth_client_secret")
+# calendar_notification: the channel key (or the link key it is derived from) is checked when used.
+NOTIFICATION = ("project",)
 OAUTH = (
     "project",
     "oauth_client_id",
@@ -154,6 +188,9 @@ def _check(kind: str, raw: str) -> str | None:
             return f"must be a number of seconds, got {raw!r}"
         if not 0 < seconds <= 3600:
             return f"must be between 0 and 3600 seconds, got {raw!r}"
+    elif kind == "interval":
+        if not raw.isdigit() or not 60 <= int(raw) <= _MAX_INTERVAL_S:
+            return f"must be a whole number of seconds from 60 to {_MAX_INTERVAL_S}, got {raw!r}"
     elif kind == "key" and len(raw.encode()) < _MIN_SIGNING_KEY_BYTES:
         return f"must be at least {_MIN_SIGNING_KEY_BYTES} bytes long"
     return None

@@ -1,4 +1,5 @@
-"""Google Calendar v3 `events.list` through the production client (google-api-python-client).
+"""Google Calendar v3 `events.list`, `events.watch` and `channels.stop` through the production
+client (google-api-python-client).
 
 Translates the client's errors into calsync's kinds:
 - 410 (`fullSyncRequired`)                            -> CursorExpired
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +25,7 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
 from shared.errors import CursorExpired, PermanentError, ReauthRequired, TransientError
-from shared.services.ports import EventPage
+from shared.services.ports import EventPage, WatchedChannel
 
 SCOPES = ("https://www.googleapis.com/auth/calendar.events.readonly",)
 MAX_PAGE_SIZE = 2500  # Google's cap for maxResults
@@ -83,15 +84,7 @@ class GoogleCalendarSource:
             params["timeMin"] = time_min.astimezone(UTC).isoformat().replace("+00:00", "Z")
         if page_token:
             params["pageToken"] = page_token
-        for attempt in stamina.retry_context(
-            on=TransientError,
-            attempts=self._attempts,
-            timeout=self._retry_timeout_s,
-            wait_initial=0.5,
-            wait_max=10.0,
-        ):
-            with attempt:
-                body = self._execute(refresh_token, params)
+        body = self._retried(refresh_token, lambda service: service.events().list(**params))
         return EventPage(
             items=list(body.get("items") or []),
             calendar_time_zone=body.get("timeZone") or None,
@@ -100,19 +93,60 @@ class GoogleCalendarSource:
             owner_email=_owner_email(body.get("summary")),
         )
 
-    def _execute(self, refresh_token: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    def watch(
+        self, refresh_token: str, channel_id: str, address: str, token: str, ttl_s: int
+    ) -> WatchedChannel:
+        """`events.watch` of the primary calendar (README.md#push-notifications). Raises
+        PermanentError when Google refuses (its reason in the message), ReauthRequired,
+        TransientError after retries."""
+        body = {
+            "id": channel_id,
+            "type": "web_hook",
+            "address": address,
+            "token": token,
+            "params": {"ttl": str(ttl_s)},
+        }
+        answer = self._retried(
+            refresh_token, lambda service: service.events().watch(calendarId="primary", body=body)
+        )
+        resource_id, expiration = answer.get("resourceId"), str(answer.get("expiration") or "")
+        if not isinstance(resource_id, str) or not resource_id or not expiration.isdigit():
+            raise TransientError("Calendar answered a watch without resourceId or expiration")
+        return WatchedChannel(resource_id, datetime.fromtimestamp(int(expiration) / 1000, UTC))
+
+    def stop(self, refresh_token: str, channel_id: str, resource_id: str) -> None:
+        """`channels.stop`; a channel Google no longer knows (404) is stopped already."""
+        body = {"id": channel_id, "resourceId": resource_id}
+        try:
+            self._retried(refresh_token, lambda service: service.channels().stop(body=body))
+        except _ChannelGone:
+            return
+
+    def _retried(self, refresh_token: str, request: Callable[[Any], Any]) -> dict[str, Any]:
+        for attempt in stamina.retry_context(
+            on=TransientError,
+            attempts=self._attempts,
+            timeout=self._retry_timeout_s,
+            wait_initial=0.5,
+            wait_max=10.0,
+        ):
+            with attempt:
+                return self._execute(refresh_token, request)
+        raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
+
+    def _execute(self, refresh_token: str, request: Callable[[Any], Any]) -> dict[str, Any]:
         http = google_auth_httplib2.AuthorizedHttp(
             self._credentials_for(refresh_token), http=self._thread_http()
         )
         try:
-            result = self._service().events().list(**params).execute(http=http, num_retries=0)
+            result = request(self._service()).execute(http=http, num_retries=0)
         except HttpError as error:
             raise _translate_http_error(error) from None
         except google.auth.exceptions.RefreshError as error:
             raise _translate_refresh_error(error) from None
         except (TimeoutError, httplib2.HttpLib2Error, OSError) as error:
             raise TransientError(f"Calendar request failed: {type(error).__name__}") from None
-        return dict(result)
+        return dict(result or {})  # channels.stop answers 204 without a body
 
     def _credentials_for(self, refresh_token: str) -> Credentials:
         with self._lock:
@@ -169,9 +203,15 @@ def _error_reasons(error: HttpError) -> set[str]:
         return set()
 
 
+class _ChannelGone(PermanentError):
+    """Calendar answered 404 to a channel call: the channel is stopped or expired already."""
+
+
 def _translate_http_error(error: HttpError) -> Exception:
     status = int(error.resp.status)
     reasons = _error_reasons(error)
+    if status == 404 and "/channels/" in str(getattr(error, "uri", "")):
+        return _ChannelGone("Calendar does not know the channel (stopped or expired)")
     if status == 410:
         return CursorExpired("Calendar sync token expired (410 fullSyncRequired)")
     if status == 429 or status >= 500 or (status == 403 and reasons & _RATE_LIMIT_REASONS):

@@ -65,6 +65,8 @@ _STATUS_COLUMNS = (
     "lastSuccessAt",
     "consecutiveFailures",
     "lastError",
+    "push",
+    "pushExpiresAt",
 )
 
 
@@ -82,6 +84,10 @@ def _member_status(member: Any) -> dict[str, Any]:
         "nextSyncAt": utc_text(calendar.next_sync_at),
         "consecutiveFailures": calendar.consecutive_failures,
         "lastError": calendar.last_error,
+        "push": str(calendar.push_status.value),
+        "pushExpiresAt": utc_text(calendar.push_expires_at),
+        "pushLastNotificationAt": utc_text(calendar.push_last_notification_at),
+        "pushError": calendar.push_last_error,
     }
 
 
@@ -89,7 +95,8 @@ def _member_status(member: Any) -> dict[str, Any]:
 @click.option("--tenant", "tenant_id", type=ID, required=True, help="Tenant id.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 def status_command(tenant_id: str, as_json: bool) -> None:
-    """Each member's connection and sync state (status, Google account, last success, failures)."""
+    """Each member's connection and sync state (status, Google account, last success, failures,
+    push channel: `active`/`off`/`failed` and its expiry)."""
     from shared import bootstrap
 
     bootstrap.directory_store().get_tenant(tenant_id)  # an unknown tenant is an error, not an empty list

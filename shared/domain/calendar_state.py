@@ -13,15 +13,13 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
-from shared.domain.models import CalendarState, ConnectionStatus
+from shared.domain.models import CalendarState, ConnectionStatus, PushStatus
 
 MAX_ERROR_LENGTH = 300  # characters of an error message kept in `lastError`
 BASE_FAILURE_BACKOFF = timedelta(minutes=2)
 MAX_FAILURE_BACKOFF = timedelta(hours=6)
-
-T = TypeVar("T")
 
 
 class Unset(Enum):
@@ -54,6 +52,17 @@ class CalendarUpdate:
     generation: int | Unset = UNSET
     lease_owner: str | Unset | None = UNSET
     lease_expires_at: datetime | Unset | None = UNSET
+    push_status: PushStatus | Unset = UNSET
+    push_expires_at: datetime | Unset | None = UNSET
+    push_last_notification_at: datetime | Unset | None = UNSET
+    push_last_error: str | Unset | None = UNSET
+    push_channel_id: str | Unset | None = UNSET
+    push_resource_id: str | Unset | None = UNSET
+    push_started_at: datetime | Unset | None = UNSET
+    push_renew_at: datetime | Unset | None = UNSET
+    push_retry_at: datetime | Unset | None = UNSET
+    push_queued_at: datetime | Unset | None = UNSET
+    push_resync_requested: bool | Unset = UNSET
 
     def changed_fields(self) -> dict[str, Any]:
         """The fields this update sets (CalendarState names, in declaration order) and their values."""
@@ -62,27 +71,7 @@ class CalendarUpdate:
 
     def apply_to(self, state: CalendarState) -> CalendarState:
         """`state` with this update's fields set."""
-        return CalendarState(
-            status=_kept(self.status, state.status),
-            google_email=_kept(self.google_email, state.google_email),
-            connected_at=_kept(self.connected_at, state.connected_at),
-            last_sync_at=_kept(self.last_sync_at, state.last_sync_at),
-            last_success_at=_kept(self.last_success_at, state.last_success_at),
-            last_error=_kept(self.last_error, state.last_error),
-            consecutive_failures=_kept(self.consecutive_failures, state.consecutive_failures),
-            next_sync_at=_kept(self.next_sync_at, state.next_sync_at),
-            sync_token=_kept(self.sync_token, state.sync_token),
-            page_token=_kept(self.page_token, state.page_token),
-            listing_full=_kept(self.listing_full, state.listing_full),
-            listing_time_min=_kept(self.listing_time_min, state.listing_time_min),
-            generation=_kept(self.generation, state.generation),
-            lease_owner=_kept(self.lease_owner, state.lease_owner),
-            lease_expires_at=_kept(self.lease_expires_at, state.lease_expires_at),
-        )
-
-
-def _kept(new: T | Unset, current: T) -> T:
-    return current if isinstance(new, Unset) else new
+        return dataclasses.replace(state, **self.changed_fields())
 
 
 def failure_backoff(consecutive_failures: int) -> timedelta:
@@ -122,9 +111,13 @@ def page_saved(next_page_token: str, *, lease_expires_at: datetime) -> CalendarU
     return CalendarUpdate(page_token=next_page_token, lease_expires_at=lease_expires_at)
 
 
-def listing_completed(next_sync_token: str | None, *, now: datetime) -> CalendarUpdate:
+def listing_completed(
+    next_sync_token: str | None, *, now: datetime, next_sync_at: datetime | None = None
+) -> CalendarUpdate:
     """The last page is written: the sync token is the next cursor, the failures are over, the
-    member is due again now (the scheduler's interval applies) and the lease is released."""
+    member is due again at `next_sync_at` (default now: the scheduler's interval applies; see
+    `push.next_sync_time`) and the lease is released. A re-sync requested while this sync ran
+    is taken over by the caller (it reads the flag in the same step as it clears it)."""
     return CalendarUpdate(
         sync_token=next_sync_token,
         page_token=None,
@@ -134,9 +127,10 @@ def listing_completed(next_sync_token: str | None, *, now: datetime) -> Calendar
         last_success_at=now,
         last_error=None,
         consecutive_failures=0,
-        next_sync_at=now,
+        next_sync_at=now if next_sync_at is None else next_sync_at,
         lease_owner=None,
         lease_expires_at=None,
+        push_resync_requested=False,
     )
 
 
@@ -157,8 +151,9 @@ def sync_failed(state: CalendarState, message: str, *, now: datetime) -> Calenda
 def reauth_needed(state: CalendarState, message: str, *, now: datetime) -> CalendarUpdate:
     """The member's consent is gone (revoked, expired, or no refresh token stored): no more
     scheduled syncs until the member connects again; the failure is counted like any other; the
-    lease is released."""
-    return CalendarUpdate(
+    lease is released. Its push channel is retired (a refused token cannot stop it)."""
+    return dataclasses.replace(
+        channel_retired(),
         status=ConnectionStatus.NEEDS_REAUTH,
         last_error=message[:MAX_ERROR_LENGTH],
         last_sync_at=now,
@@ -191,8 +186,9 @@ def google_email_learned(google_email: str) -> CalendarUpdate:
 
 
 def connected(state: CalendarState, google_email: str | None, *, now: datetime) -> CalendarUpdate:
-    """A fresh connection: due for a sync now, failures forgotten. The sync cursor belongs to one
-    Google account's calendar: it is kept only when the account is known to be the same one."""
+    """A fresh connection: due for a sync now, failures forgotten. The sync cursor and the push
+    channel belong to one Google account's calendar: they are kept only when the account is
+    known to be the same one."""
     same_account = google_email is not None and state.google_email == google_email
     update = CalendarUpdate(
         status=ConnectionStatus.CONNECTED,
@@ -205,7 +201,11 @@ def connected(state: CalendarState, google_email: str | None, *, now: datetime) 
     if same_account:
         return update
     return dataclasses.replace(
-        update, sync_token=None, page_token=None, listing_full=False, listing_time_min=None
+        _merged(update, channel_retired()),
+        sync_token=None,
+        page_token=None,
+        listing_full=False,
+        listing_time_min=None,
     )
 
 
@@ -216,10 +216,32 @@ def consent_not_given(message: str) -> CalendarUpdate:
 
 
 def disconnected() -> CalendarUpdate:
-    """The member disconnected: no more syncs, nothing left to report."""
-    return CalendarUpdate(
+    """The member disconnected: no more syncs, nothing left to report, no push channel."""
+    return dataclasses.replace(
+        channel_retired(),
         status=ConnectionStatus.DISCONNECTED,
         last_error=None,
         consecutive_failures=0,
         next_sync_at=None,
     )
+
+
+def channel_retired() -> CalendarUpdate:
+    """The member has no push channel any more (stopped, disconnected, consent gone, push turned
+    off, another Google account connected); notifications of the old one are refused."""
+    return CalendarUpdate(
+        push_status=PushStatus.OFF,
+        push_channel_id=None,
+        push_resource_id=None,
+        push_started_at=None,
+        push_expires_at=None,
+        push_renew_at=None,
+        push_retry_at=None,
+        push_queued_at=None,
+        push_resync_requested=False,
+    )
+
+
+def _merged(first: CalendarUpdate, second: CalendarUpdate) -> CalendarUpdate:
+    """`first` with the fields `second` sets."""
+    return dataclasses.replace(first, **second.changed_fields())

@@ -19,6 +19,7 @@ class KeyPurpose(StrEnum):
     CONNECT_LINK = "connect-link"
     DISCONNECT_LINK = "disconnect-link"
     OAUTH_PKCE = "oauth-pkce"
+    CHANNEL_TOKEN = "channel-token"  # noqa: S105 - a label; push channel tokens, when no key of their own is configured
 
 
 def derive_key(signing_key: str | bytes, purpose: KeyPurpose) -> bytes:

@@ -83,6 +83,14 @@ class ConnectionStatus(StrEnum):
     ERROR = "error"
 
 
+class PushStatus(StrEnum):
+    """`calendar.push.status` (README.md#push-notifications)."""
+
+    ACTIVE = "active"  # a channel is watching the calendar; polling is only the backstop
+    OFF = "off"  # no channel (push not configured, not set up yet, or retired)
+    FAILED = "failed"  # Google refused the watch: the member is polled; retried later
+
+
 @dataclass(frozen=True, slots=True)
 class CalendarState:
     """`members/{id}.calendar`: contract fields first, then the sync cursor and lease."""
@@ -103,6 +111,18 @@ class CalendarState:
     generation: int = 0  # bumped at each full listing; copies not re-seen in it are stale
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
+    # The push channel (`calendar.push.*`, README.md#push-notifications): contract fields first.
+    push_status: PushStatus = PushStatus.OFF
+    push_expires_at: datetime | None = None  # the expiry Google granted
+    push_last_notification_at: datetime | None = None  # the last notification that queued a job
+    push_last_error: str | None = None
+    push_channel_id: str | None = None
+    push_resource_id: str | None = None
+    push_started_at: datetime | None = None  # when the channel was created (its lifetime's start)
+    push_renew_at: datetime | None = None  # when the fan-out queues a `renew` job
+    push_retry_at: datetime | None = None  # after a refused watch: when to ask again
+    push_queued_at: datetime | None = None  # a push job is pending since (coalescing)
+    push_resync_requested: bool = False  # a push job found a sync running: sync once more after it
 
 
 @dataclass(frozen=True, slots=True)

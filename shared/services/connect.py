@@ -41,7 +41,7 @@ from enum import StrEnum
 from typing import Any
 
 from shared.domain import consent, links
-from shared.domain.calendar_state import connected, consent_not_given, disconnected
+from shared.domain.calendar_state import CalendarUpdate, connected, consent_not_given, disconnected
 from shared.domain.keys import KeyPurpose, derive_key
 from shared.domain.links import LinkClaims, LinkError, LinkErrorKind, LinkPurpose
 from shared.domain.models import ConnectionStatus, Member, Tenant
@@ -54,6 +54,7 @@ from shared.errors import (
     TransientError,
 )
 from shared.logs import get_logger
+from shared.services.channels import ChannelRetirer
 from shared.services.ports import (
     Clock,
     JobPublisher,
@@ -146,7 +147,9 @@ class ConnectService:
         clock: Clock,
         link_key: str,
         state_ttl: timedelta = STATE_TTL,
+        channels: ChannelRetirer | None = None,
     ) -> None:
+        self._channels = channels
         self._members = members
         self._tenants = tenants
         self._states = states
@@ -246,6 +249,7 @@ class ConnectService:
 
         self._vault.store(tenant_id, member_id, grant.refresh_token)
         connection = connected(member.calendar, grant.email, now=self._clock.now())
+        self._retire_replaced_channel(member, connection)
         self._members.update_calendar(tenant_id, member_id, connection)
         queued = self._queue_first_sync(tenant_id, member_id)
         account_changed = member.calendar.google_email != grant.email
@@ -360,11 +364,13 @@ class ConnectService:
         """Revoke the member's consent at Google, destroy its secret, mark it `disconnected`
         (interactions stay). Idempotent: after a failure, running it again finishes the job.
         Raises NotFound (unknown member), TransientError, PermanentError."""
-        self._members.get_member(tenant_id, member_id)
+        member = self._members.get_member(tenant_id, member_id)
         try:
             token: str | None = self._vault.read(tenant_id, member_id)
         except TokenMissing:  # never connected, or a disconnect that stopped half-way
             token = None
+        if self._channels is not None:  # stopped while the token can still stop it
+            self._channels.retire(member.calendar, token)
         revoked = bool(token) and self._revoke_for_disconnect(tenant_id, member_id, str(token))
         self._vault.destroy(tenant_id, member_id)
         self._members.update_calendar(tenant_id, member_id, disconnected())
@@ -398,12 +404,19 @@ class ConnectService:
         member = self._members.get_member(tenant_id, member_id)
         self._vault.store(tenant_id, member_id, token)
         connection = connected(member.calendar, None, now=self._clock.now())
+        self._retire_replaced_channel(member, connection)
         self._members.update_calendar(tenant_id, member_id, connection)
         queued = self._queue_first_sync(tenant_id, member_id)
         self._log.info(
             "refresh token set", tenant_id=tenant_id, member_id=member_id, first_sync_queued=queued
         )
         return queued
+
+    def _retire_replaced_channel(self, member: Member, connection: CalendarUpdate) -> None:
+        """A connection that drops the push channel (another or an unknown Google account):
+        its lookup entry goes, so its notifications are refused (it watched the old calendar)."""
+        if self._channels is not None and connection.push_channel_id is None:
+            self._channels.retire(member.calendar, None)
 
 
 def _safe_error_code(value: str) -> str:

@@ -1,6 +1,9 @@
 """The sync job message (README, "Data in Firestore"): UTF-8 JSON, ids only, schema-versioned.
 
-    {"v": 1, "tenantId": "...", "memberId": "...", "reason": "scheduled|connected|continuation|manual"}
+    {"v": 1, "tenantId": "...", "memberId": "...", "reason": "scheduled"}
+
+with `reason` one of `shared.services.ports.JobReason` (scheduled, push, renew, connected,
+continuation, manual).
 
 `decode_job` raises `InvalidInput` for anything else (bad JSON or UTF-8, unknown `v`, missing or
 non-string ids, unknown reason, oversize): such a message is acknowledged with an error log,

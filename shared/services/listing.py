@@ -23,6 +23,7 @@ from shared.domain.calendar_state import (
     listing_completed,
     page_saved,
 )
+from shared.domain.push import next_sync_time
 from shared.errors import CursorExpired, TransientError
 from shared.services.page_writer import PageWriter
 from shared.services.ports import EventPage, JobReason, SyncJob
@@ -98,7 +99,9 @@ class Listing:
             return None
         if self._calendar.state.listing_full:
             self._writer.reconcile_after_full_listing()
-        self._calendar.save(listing_completed(page.next_sync_token, now=self._deps.clock.now()))
+        now = self._deps.clock.now()
+        due = next_sync_time(self._calendar.state, now, self._settings.backstop)
+        self._calendar.save(listing_completed(page.next_sync_token, now=now, next_sync_at=due))
         return SyncOutcome.SYNCED
 
     def _start_full_listing(self) -> None:

@@ -15,7 +15,9 @@ Ports, and the adapter implementing each (all under `shared/adapters/`):
   `secrets.SecretManagerTokenVault`; `JobPublisher`: `pubsub.PubSubJobPublisher`;
 - `OAuthStateStore`: `firestore.FirestoreOAuthStateStore`; `OAuthProvider`:
   `oauth.GoogleOAuthClient`;
-- `ReportStore` (the operator report's aggregate reads): `firestore.FirestoreReportStore`.
+- `ReportStore` (the operator report's aggregate reads): `firestore.FirestoreReportStore`;
+- `CalendarChannels` (push channels): `calendar.GoogleCalendarSource`; `ChannelStore`:
+  `firestore.FirestoreChannelStore`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from shared.domain import consent
 from shared.domain.calendar_state import CalendarUpdate
@@ -32,6 +34,7 @@ from shared.domain.directory_file import DirectoryFile
 from shared.domain.directory_keys import Collection
 from shared.domain.exclusions import Exclusions
 from shared.domain.models import (
+    CalendarState,
     DirectorySnapshot,
     Interaction,
     Member,
@@ -40,6 +43,7 @@ from shared.domain.models import (
     Tenant,
     UnmatchedAddress,
 )
+from shared.domain.push import ChannelRecord, Claim
 from shared.domain.report import RecentMeeting
 
 
@@ -83,11 +87,20 @@ class MemberStore(Protocol):
         ...
 
     def acquire_lease(
-        self, tenant_id: str, member_id: str, owner: str, now: datetime, ttl_s: float
+        self,
+        tenant_id: str,
+        member_id: str,
+        owner: str,
+        now: datetime,
+        ttl_s: float,
+        *,
+        push_job: bool = False,
     ) -> Member | None:
         """Take the member's sync lease in a transaction, if free, expired or already `owner`'s.
         Returns the member as read inside the transaction, or None when another live owner
-        holds it. Raises NotFound, TransientError."""
+        holds it. For a `push_job` (README.md#push-notifications), the same transaction clears
+        the member's pending push job when the lease is taken, and requests a re-sync after the
+        running one when it is not. Raises NotFound, TransientError."""
         ...
 
     def update_calendar(
@@ -97,15 +110,23 @@ class MemberStore(Protocol):
         changes: CalendarUpdate,
         *,
         lease_owner: str | None = None,
-    ) -> None:
+    ) -> CalendarState | None:
         """Set the fields of `members/{id}.calendar` that `changes` sets (and no other).
         With `lease_owner`, only while that owner still holds the lease (else raises
-        TransientError: someone else took over). Raises NotFound, TransientError."""
+        TransientError: someone else took over), and returns the state as read just before the
+        write, in the same atomic step (None without `lease_owner`). Raises NotFound,
+        TransientError."""
         ...
 
-    def due_members(self, now: datetime, page_size: int) -> Iterator[tuple[str, str]]:
-        """(tenant id, member id) of every connected member whose next sync time has come,
-        across all tenants, paged. Raises TransientError."""
+    def claim_push_job(self, tenant_id: str, member_id: str, now: datetime) -> Claim:
+        """For a change notification: read the member and, when `push.claim` says QUEUE, record
+        the claim (`push.push_job_claimed`) atomically with that read. Unknown members are
+        NOT_SYNCED. Raises TransientError."""
+        ...
+
+    def due_members(self, now: datetime, page_size: int) -> Iterator[DueMember]:
+        """Every connected member whose next sync time has come, across all tenants, paged, and
+        whether its push channel is due for renewal. Raises TransientError."""
         ...
 
     def hold_members(self, members: Sequence[tuple[str, str]], until: datetime) -> int:
@@ -317,7 +338,9 @@ class TokenVault(Protocol):
 class JobReason(StrEnum):
     """Why a sync job was queued (carried in the message, logged by the worker)."""
 
-    SCHEDULED = "scheduled"  # the fan-out: the member is due
+    SCHEDULED = "scheduled"  # the fan-out: the member is due (polling, or the push backstop)
+    PUSH = "push"  # a push notification: the calendar changed
+    RENEW = "renew"  # the fan-out: the member's push channel nears its expiry
     CONNECTED = "connected"  # the first sync after connecting
     CONTINUATION = "continuation"  # a sync that spent its time budget goes on
     MANUAL = "manual"  # an operator asked
@@ -332,10 +355,63 @@ class SyncJob:
     reason: JobReason = JobReason.SCHEDULED
 
 
+class DueMember(NamedTuple):
+    tenant_id: str
+    member_id: str
+    renew: bool = False  # its push channel is due for renewal
+
+
 class JobPublisher(Protocol):
     def publish(self, jobs: Iterable[SyncJob]) -> int:
         """Publish and wait until every message is confirmed; returns how many.
         Raises TransientError if any publish failed."""
+        ...
+
+
+# --- push channels (README.md#push-notifications) -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class WatchedChannel:
+    """What Google answered to a watch: the watched resource's id and the granted expiry."""
+
+    resource_id: str
+    expires_at: datetime
+
+
+class CalendarChannels(Protocol):
+    """Calendar push channels (`events.watch`, `channels.stop`) of a member's primary calendar."""
+
+    def watch(
+        self, refresh_token: str, channel_id: str, address: str, token: str, ttl_s: int
+    ) -> WatchedChannel:
+        """Create a channel. Raises PermanentError when Google refuses (e.g. the calendar does
+        not support push), ReauthRequired, TransientError (after bounded retries)."""
+        ...
+
+    def stop(self, refresh_token: str, channel_id: str, resource_id: str) -> None:
+        """Stop a channel; one Google no longer knows is success. Raises ReauthRequired,
+        TransientError, PermanentError."""
+        ...
+
+
+class ChannelStore(Protocol):
+    """The lookup from channel id to its member (`channels/{id}`)."""
+
+    def create(self, record: ChannelRecord) -> None:
+        """Raises TransientError."""
+        ...
+
+    def get(self, channel_id: str) -> ChannelRecord | None:
+        """None when unknown. Raises TransientError."""
+        ...
+
+    def set_resource(self, channel_id: str, resource_id: str, expires_at: datetime) -> None:
+        """Record what the watch call returned. Raises TransientError."""
+        ...
+
+    def delete(self, channel_id: str) -> None:
+        """Missing is success. Raises TransientError."""
         ...
 
 

@@ -1,4 +1,6 @@
 """The fan-out (README.md#sync-semantics): one sync job per connected, due member of every tenant.
+A member with a push channel is due at the backstop interval and when its channel is to be
+renewed (README.md#push-notifications); one without, at every run.
 
 `schedule_sync` pages through the due members (one cursor-paged collection-group query) and
 publishes while it pages; the publisher batches messages and waits until every publish is
@@ -12,7 +14,7 @@ import itertools
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 
-from shared.services.ports import JobPublisher, JobReason, MemberStore, SyncJob
+from shared.services.ports import DueMember, JobPublisher, JobReason, MemberStore, SyncJob
 
 # Members per query page. Large on purpose: the cost of a page is one streamed RunQuery; the
 # Firestore emulator re-sorts the whole collection group for every page, so small pages make a
@@ -44,13 +46,19 @@ def schedule_sync(
 
     def jobs() -> Iterator[SyncJob]:
         for group in _groups(members.due_members(now, page_size), PUBLISH_GROUP):
-            members.hold_members(group, now + QUEUED_HOLD)
-            yield from (SyncJob(t, m, JobReason.SCHEDULED) for t, m in group)
+            members.hold_members([(due.tenant_id, due.member_id) for due in group], now + QUEUED_HOLD)
+            yield from (SyncJob(due.tenant_id, due.member_id, _reason(due)) for due in group)
 
     return {"published": publisher.publish(jobs())}
 
 
-def _groups(items: Iterable[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
+def _reason(due: DueMember) -> JobReason:
+    """A member whose push channel nears its expiry gets a `renew` job (the worker syncs it and
+    replaces the channel); the others, polled or backstopped, a `scheduled` one."""
+    return JobReason.RENEW if due.renew else JobReason.SCHEDULED
+
+
+def _groups(items: Iterable[DueMember], size: int) -> Iterator[list[DueMember]]:
     iterator = iter(items)
     while group := list(itertools.islice(iterator, size)):
         yield group

@@ -61,20 +61,26 @@ def sync_member(
     full: bool = False,
     owner: str | None = None,
     on_page: Callable[[SyncSummary], None] | None = None,
+    push_job: bool = False,
 ) -> SyncSummary:
-    """Sync one member now. See the module docstring for what it returns and raises."""
+    """Sync one member now. See the module docstring for what it returns and raises. A
+    `push_job` (queued by a notification) that finds another sync running asks it for one more
+    round (`SyncSummary.resync_requested` of that sync)."""
     settings = settings or SyncSettings()
     started = time.monotonic()
     summary = SyncSummary(tenant_id, member_id)
     owner = owner or new_lease_owner()
-    member = deps.members.acquire_lease(tenant_id, member_id, owner, deps.clock.now(), settings.lease_ttl_s)
+    member = deps.members.acquire_lease(
+        tenant_id, member_id, owner, deps.clock.now(), settings.lease_ttl_s, push_job=push_job
+    )
     if member is None:
         return _end(summary, SyncOutcome.BUSY, started)
     calendar = LeasedCalendar(deps.members, tenant_id, member, owner)
+    summary.initial_state = member.calendar
     try:
         if member.calendar.status != ConnectionStatus.CONNECTED:
             calendar.save(lease_released())
-            return _end(summary, SyncOutcome.NOT_CONNECTED, started)
+            return _end(summary, SyncOutcome.NOT_CONNECTED, started, calendar)
         refresh_token = deps.vault.read(tenant_id, member_id)
         listing = Listing(deps, settings, calendar, summary, started=started, on_page=on_page)
         outcome = listing.run(refresh_token, force_full=full)
@@ -88,13 +94,13 @@ def sync_member(
     except Exception as error:
         summary.error = _short(error)
         calendar.save_after_error(sync_failed(calendar.state, summary.error, now=deps.clock.now()))
-        _end(summary, SyncOutcome.FAILED, started)
+        _end(summary, SyncOutcome.FAILED, started, calendar)
         if isinstance(error, PermanentError):
             return summary
         if isinstance(error, TransientError):
             raise
         raise TransientError(f"sync failed: {summary.error}") from error
-    return _end(summary, outcome, started)
+    return _end(summary, outcome, started, calendar)
 
 
 def _needs_reauth(
@@ -102,11 +108,16 @@ def _needs_reauth(
 ) -> SyncSummary:
     summary.error = message
     calendar.save_after_error(reauth_needed(calendar.state, message, now=deps.clock.now()))
-    return _end(summary, SyncOutcome.NEEDS_REAUTH, started)
+    return _end(summary, SyncOutcome.NEEDS_REAUTH, started, calendar)
 
 
-def _end(summary: SyncSummary, outcome: SyncOutcome, started: float) -> SyncSummary:
+def _end(
+    summary: SyncSummary, outcome: SyncOutcome, started: float, calendar: LeasedCalendar | None = None
+) -> SyncSummary:
     summary.outcome = outcome
+    if calendar is not None:
+        summary.final_state = calendar.state
+        summary.resync_requested = calendar.resync_requested
     return finished(summary, started)
 
 

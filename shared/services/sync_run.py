@@ -3,7 +3,7 @@ and the member's calendar state as the sync holds it (`LeasedCalendar`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -36,6 +36,13 @@ class SyncSettings:
     # (directory queries, reads, the commit) overlap another's planning. Chunks touching the same
     # meeting cannot both win: the loser's precondition fails and it re-reads and re-plans.
     chunk_concurrency: int = 2
+    # With push channels (README.md#push-notifications): a member with an active channel is due
+    # again after this long; None: push is off, every member is due at every scheduler run.
+    backstop_interval_s: float | None = None
+
+    @property
+    def backstop(self) -> timedelta | None:
+        return None if self.backstop_interval_s is None else timedelta(seconds=self.backstop_interval_s)
 
 
 @dataclass(frozen=True)
@@ -84,9 +91,15 @@ class SyncSummary:
     conflicts: int = 0
     duration_ms: int = 0
     error: str | None = None
+    resync_requested: bool = False  # a push job came while this ran: one more sync follows
+    channel: str | None = None  # what became of the push channel afterwards (ChannelOutcome)
+    # The member's calendar state when the sync took the lease and when it ended (not logged).
+    initial_state: CalendarState | None = field(default=None, repr=False)
+    final_state: CalendarState | None = field(default=None, repr=False)
 
     def as_log_fields(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        hidden = ("initial_state", "final_state")
+        return {k: v for k, v in self.__dict__.items() if v is not None and k not in hidden}
 
 
 class LeasedCalendar:
@@ -99,11 +112,18 @@ class LeasedCalendar:
         self.member = member
         self.lease_owner = lease_owner
         self.state: CalendarState = member.calendar
+        # A push job found this sync running and asked for one more (README.md#push-notifications):
+        # seen when the save that clears the request read it.
+        self.resync_requested = False
 
     def save(self, update: CalendarUpdate) -> None:
         """Raises TransientError (the lease was lost, Firestore unavailable), NotFound."""
-        self._members.update_calendar(self.tenant_id, self.member.id, update, lease_owner=self.lease_owner)
-        self.state = update.apply_to(self.state)
+        stored = self._members.update_calendar(
+            self.tenant_id, self.member.id, update, lease_owner=self.lease_owner
+        )
+        if stored is not None and stored.push_resync_requested and update.push_resync_requested is False:
+            self.resync_requested = True
+        self.state = update.apply_to(stored or self.state)
 
     def ensure_held(self, now: datetime, margin_s: float) -> None:
         """Raises TransientError when the lease may be lost by now: nothing more may be written

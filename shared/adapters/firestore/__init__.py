@@ -7,6 +7,7 @@ Firestore").
 | `directory.py` | `FirestoreDirectoryStore`: tenant, accounts, users, member addresses; imports |
 | `meetings.py` | `FirestoreMeetingStore`: meetings and interactions, atomic plans, index queries |
 | `report.py` | `FirestoreReportStore`: the operator report's bounded reads (aggregation counts) |
+| `channels.py` | `FirestoreChannelStore`: push channel id -> member (`channels`) |
 | `oauth_states.py` | `FirestoreOAuthStateStore`: pending OAuth consents (`oauthStates`) |
 | `document_events.py` | Eventarc document-written events on users and accounts -> `DirectoryChange` |
 | `codecs.py` | documents <-> domain objects, one `<noun>_from_document` / `_to_document` pair each |
@@ -21,6 +22,7 @@ unavailability, deadlines, internal errors, aborted transactions, quota -> `Tran
 a missing tenant or member -> `NotFound`.
 """
 
+from shared.adapters.firestore.channels import FirestoreChannelStore
 from shared.adapters.firestore.directory import FirestoreDirectoryStore
 from shared.adapters.firestore.meetings import FirestoreMeetingStore
 from shared.adapters.firestore.members import FirestoreMemberStore
@@ -28,6 +30,7 @@ from shared.adapters.firestore.oauth_states import FirestoreOAuthStateStore
 from shared.adapters.firestore.report import FirestoreReportStore
 
 __all__ = [
+    "FirestoreChannelStore",
     "FirestoreDirectoryStore",
     "FirestoreMeetingStore",
     "FirestoreMemberStore",

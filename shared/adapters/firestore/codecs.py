@@ -28,6 +28,7 @@ from shared.domain.models import (
     MatchedBy,
     Member,
     Participant,
+    PushStatus,
     Tenant,
     UnmatchedReason,
     User,
@@ -40,9 +41,17 @@ def _camel(name: str) -> str:
     return head + "".join(part.capitalize() for part in rest)
 
 
-# CalendarState field (snake_case) -> `members/{m}.calendar` field (camelCase), derived from the
-# dataclass so a field added to CalendarState is stored without touching this module.
-CALENDAR_FIELDS: dict[str, str] = {f.name: _camel(f.name) for f in dataclasses.fields(CalendarState)}
+def _calendar_path(name: str) -> str:
+    """`push_expires_at` -> `push.expiresAt` (the push channel is a map of its own), other
+    fields -> camelCase."""
+    if name.startswith("push_"):
+        return "push." + _camel(name.removeprefix("push_"))
+    return _camel(name)
+
+
+# CalendarState field (snake_case) -> field path in `members/{m}.calendar` (camelCase), derived
+# from the dataclass so a field added to CalendarState is stored without touching this module.
+CALENDAR_FIELDS: dict[str, str] = {f.name: _calendar_path(f.name) for f in dataclasses.fields(CalendarState)}
 _CALENDAR_TYPES: dict[str, Any] = typing.get_type_hints(CalendarState)
 
 
@@ -73,7 +82,7 @@ def int_or(value: Any, default: int = 0) -> int:
 
 def _firestore_value(value: Any) -> Any:
     """Plain values the SDK encodes without surprises (StrEnum -> str)."""
-    if isinstance(value, ConnectionStatus | MatchedBy | UnmatchedReason):
+    if isinstance(value, ConnectionStatus | PushStatus | MatchedBy | UnmatchedReason):
         return str(value.value)
     return value
 
@@ -87,6 +96,11 @@ def _calendar_value(kind: Any, value: Any, default: Any) -> Any:
             return ConnectionStatus(value) if value is not None else default
         except ValueError:
             return ConnectionStatus.ERROR
+    if kind is PushStatus:
+        try:
+            return PushStatus(value) if value is not None else default
+        except ValueError:
+            return default
     if kind == datetime | None:
         return as_utc(value)
     if kind == str | None:
@@ -104,9 +118,17 @@ def calendar_from_document(raw: Any) -> CalendarState:
     values = {}
     for f in dataclasses.fields(CalendarState):
         values[f.name] = _calendar_value(
-            _CALENDAR_TYPES[f.name], data.get(CALENDAR_FIELDS[f.name]), f.default
+            _CALENDAR_TYPES[f.name], _at_path(data, CALENDAR_FIELDS[f.name]), f.default
         )
     return CalendarState(**values)
+
+
+def _at_path(data: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted field path of a map, None when any step is missing."""
+    value: Any = data
+    for step in path.split("."):
+        value = value.get(step) if isinstance(value, Mapping) else None
+    return value
 
 
 def member_from_document(member_id: str, data: Mapping[str, Any]) -> Member:

@@ -23,10 +23,22 @@ from shared.adapters.firestore.base import (
     relative_path,
     translated,
 )
-from shared.adapters.firestore.codecs import calendar_updates, member_from_document
+from shared.adapters.firestore.codecs import (
+    CALENDAR_FIELDS,
+    calendar_from_document,
+    calendar_updates,
+    member_from_document,
+)
 from shared.domain.calendar_state import CalendarUpdate
-from shared.domain.models import ConnectionStatus, Member
+from shared.domain.models import CalendarState, ConnectionStatus, Member
+from shared.domain.push import Claim, claim, push_job_claimed
 from shared.errors import NotFound, TransientError
+from shared.services.ports import DueMember
+
+_OPTIMISTIC_ATTEMPTS = 8  # read-then-write-if-unchanged rounds before giving up (contention)
+_RESYNC_REQUESTED = "calendar." + CALENDAR_FIELDS["push_resync_requested"]
+_QUEUED_AT = "calendar." + CALENDAR_FIELDS["push_queued_at"]
+_RENEW_AT = CALENDAR_FIELDS["push_renew_at"]
 
 
 class FirestoreMemberStore:
@@ -53,11 +65,20 @@ class FirestoreMemberStore:
             return [member_from_document(s.id, s.to_dict() or {}) for s in members.stream()]
 
     def acquire_lease(
-        self, tenant_id: str, member_id: str, owner: str, now: datetime, ttl_s: float
+        self,
+        tenant_id: str,
+        member_id: str,
+        owner: str,
+        now: datetime,
+        ttl_s: float,
+        *,
+        push_job: bool = False,
     ) -> Member | None:
         """Take the member's sync lease in a transaction, if free, expired or already `owner`'s.
         Returns the member as read inside the transaction (with the new lease), or None when
-        another live owner holds it. Raises NotFound, TransientError (contention included)."""
+        another live owner holds it. A `push_job` clears the pending push job it is (lease
+        taken) or asks the running sync for one more round (lease busy), in the same
+        transaction. Raises NotFound, TransientError (contention included)."""
         ref = self._ref(tenant_id, member_id)
         expires = now + timedelta(seconds=ttl_s)
 
@@ -75,9 +96,15 @@ class FirestoreMemberStore:
                 and state.lease_expires_at > now
             )
             if held_by_other:
+                if push_job:
+                    transaction.update(ref, {_RESYNC_REQUESTED: True})
                 return None
-            transaction.update(ref, {"calendar.leaseOwner": owner, "calendar.leaseExpiresAt": expires})
+            updates: dict[str, Any] = {"calendar.leaseOwner": owner, "calendar.leaseExpiresAt": expires}
             calendar = dataclasses.replace(state, lease_owner=owner, lease_expires_at=expires)
+            if push_job:
+                updates[_QUEUED_AT] = None
+                calendar = dataclasses.replace(calendar, push_queued_at=None)
+            transaction.update(ref, updates)
             return dataclasses.replace(member, calendar=calendar)
 
         try:
@@ -94,36 +121,61 @@ class FirestoreMemberStore:
         changes: CalendarUpdate,
         *,
         lease_owner: str | None = None,
-    ) -> None:
+    ) -> CalendarState | None:
         """Set the fields of `members/{id}.calendar` that `changes` sets.
-        With `lease_owner`, only while that owner still holds the lease: the write carries a
-        precondition on the document's update time as read, so a lease taken over (or any
-        concurrent change) in between raises TransientError. Raises NotFound, TransientError."""
+        With `lease_owner`, only while that owner still holds the lease: the member is read,
+        then written with a precondition on the update time read, so nothing can change in
+        between (a concurrent write makes it read and try again). Returns the state as read,
+        or None without `lease_owner`. A lease taken over raises TransientError. Raises
+        NotFound, TransientError."""
         updates = calendar_updates(changes)
-        if not updates:
-            return
         ref = self._ref(tenant_id, member_id)
         with translated("updating a member's calendar state"):
             try:
                 if lease_owner is None:
-                    ref.update(updates)
-                    return
-                snapshot = ref.get(field_paths=["calendar.leaseOwner"])
-                if not snapshot.exists:
-                    raise NotFound(f"unknown member {member_id!r} of tenant {tenant_id!r}")
-                holder = snapshot.get("calendar.leaseOwner") if snapshot.to_dict() else None
-                if holder != lease_owner:
-                    raise TransientError(f"sync lease of member {member_id!r} is no longer held")
-                option = self._db.write_option(last_update_time=snapshot.update_time)
-                ref.update(updates, option=option)
+                    if updates:
+                        ref.update(updates)
+                    return None
+                return self._update_leased(ref, member_id, updates, lease_owner)
             except gexc.NotFound as error:
                 raise NotFound(f"unknown member {member_id!r} of tenant {tenant_id!r}") from error
-            except gexc.FailedPrecondition as error:
-                raise TransientError(
-                    f"member {member_id!r} changed while its sync lease was checked"
-                ) from error
-            except KeyError:  # no calendar.leaseOwner field at all
-                raise TransientError(f"sync lease of member {member_id!r} is no longer held") from None
+
+    def _update_leased(self, ref: Any, member_id: str, updates: dict[str, Any], owner: str) -> CalendarState:
+        for _ in range(_OPTIMISTIC_ATTEMPTS):
+            snapshot = ref.get()
+            if not snapshot.exists:
+                raise NotFound(f"unknown member {member_id!r}")
+            before = calendar_from_document((snapshot.to_dict() or {}).get("calendar"))
+            if before.lease_owner != owner:
+                raise TransientError(f"sync lease of member {member_id!r} is no longer held")
+            if not updates:
+                return before
+            try:
+                ref.update(updates, option=self._db.write_option(last_update_time=snapshot.update_time))
+                return before
+            except gexc.FailedPrecondition:
+                continue  # written meanwhile (a notification, the fan-out): read again
+        raise TransientError(f"member {member_id!r} kept changing while its sync lease was checked")
+
+    def claim_push_job(self, tenant_id: str, member_id: str, now: datetime) -> Claim:
+        """Read the member; when `push.claim` says QUEUE, write the claim with a precondition on
+        the update time read (a concurrent write makes it read and decide again)."""
+        ref = self._ref(tenant_id, member_id)
+        updates = calendar_updates(push_job_claimed(now))
+        with translated("claiming a push job"):
+            for _ in range(_OPTIMISTIC_ATTEMPTS):
+                snapshot = ref.get()
+                if not snapshot.exists:
+                    return Claim.NOT_SYNCED
+                decision = claim(calendar_from_document((snapshot.to_dict() or {}).get("calendar")), now)
+                if decision is not Claim.QUEUE:
+                    return decision
+                try:
+                    ref.update(updates, option=self._db.write_option(last_update_time=snapshot.update_time))
+                    return decision
+                except (gexc.FailedPrecondition, gexc.NotFound):
+                    continue
+        raise TransientError(f"member {member_id!r} kept changing while a push job was claimed")
 
     def connected_members(self, tenant_id: str | None = None) -> Iterator[tuple[str, str]]:
         """(tenant id, member id) of every connected member, due or not, of one tenant or of
@@ -168,10 +220,10 @@ class FirestoreMemberStore:
             applied = list(pool.map(lambda batch: fast_path.batch_write(self._db, batch), batches))
         return sum(sum(result) for result in applied)
 
-    def due_members(self, now: datetime, page_size: int) -> Iterator[tuple[str, str]]:
-        """(tenant id, member id) of every connected member whose `nextSyncAt` has come, across
-        all tenants: a collection-group query paged with cursors, reading only `nextSyncAt`.
-        Members without `nextSyncAt` are never due. Raises TransientError.
+    def due_members(self, now: datetime, page_size: int) -> Iterator[DueMember]:
+        """Every connected member whose `nextSyncAt` has come, across all tenants: a
+        collection-group query paged with cursors, reading only `nextSyncAt` and the channel's
+        renewal time. Members without `nextSyncAt` are never due. Raises TransientError.
 
         Production needs a collection-group composite index on `members`:
         (calendar.status ASC, calendar.nextSyncAt ASC)."""
@@ -183,7 +235,7 @@ class FirestoreMemberStore:
             .where(filter=FieldFilter("calendar.nextSyncAt", "<=", now))
             .order_by("calendar.nextSyncAt")
             .order_by("__name__")
-            .select(["calendar.nextSyncAt"])
+            .select(["calendar.nextSyncAt", f"calendar.{_RENEW_AT}"])
             .limit(page_size)
         )
         last: Any = None  # the raw protobuf Document the previous page ended with
@@ -204,6 +256,17 @@ class FirestoreMemberStore:
                     last = document
                     parts = relative_path(document.name).split("/")
                     if len(parts) == 4 and parts[0] == TENANTS:
-                        yield parts[1], parts[3]
+                        yield DueMember(parts[1], parts[3], _renewal_due(document, now))
             if count < page_size:
                 return
+
+
+def _renewal_due(document: Any, now: datetime) -> bool:
+    """Whether the raw document's `calendar.push.renewAt` has come."""
+    fields = document.fields["calendar"].map_value.fields
+    if "push" not in fields or "renewAt" not in fields["push"].map_value.fields:
+        return False
+    value = fields["push"].map_value.fields["renewAt"]
+    if value.WhichOneof("value_type") != "timestamp_value":
+        return False
+    return bool(DatetimeWithNanoseconds.from_timestamp_pb(value.timestamp_value) <= now)
