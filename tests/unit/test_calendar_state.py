@@ -9,7 +9,7 @@ import pytest
 
 from shared.domain import calendar_state
 from shared.domain.calendar_state import UNSET, CalendarUpdate, failure_backoff
-from shared.domain.models import CalendarState, ConnectionStatus
+from shared.domain.models import CalendarState, ConnectionStatus, PushStatus
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 WINDOW_START = NOW - timedelta(days=365)
@@ -77,6 +77,17 @@ def test_applying_an_update_of_any_one_field_sets_exactly_that_field() -> None:
         generation=1,
         lease_owner=None,
         lease_expires_at=None,
+        push_status=PushStatus.ACTIVE,
+        push_expires_at=NOW,
+        push_last_notification_at=NOW,
+        push_last_error="refused",
+        push_channel_id="calsync-1",
+        push_resource_id="r-1",
+        push_started_at=NOW,
+        push_renew_at=NOW,
+        push_retry_at=NOW,
+        push_queued_at=NOW,
+        push_resync_requested=True,
     )
     for f in dataclasses.fields(CalendarState):
         value = getattr(other, f.name)
@@ -198,7 +209,7 @@ def test_connecting_another_google_account_resets_the_cursor() -> None:
     assert state.generation == 4  # copies of the old account's listing become stale at the next one
 
 
-def test_connecting_an_unknown_google_account_resets_the_cursor() -> None:
+def test_connecting_an_unknown_google_account_resets_the_cursor_and_the_push_channel() -> None:
     update = calendar_state.connected(SYNCING, None, now=NOW)
     assert update.changed_fields() == {
         "status": ConnectionStatus.CONNECTED,
@@ -211,6 +222,7 @@ def test_connecting_an_unknown_google_account_resets_the_cursor() -> None:
         "page_token": None,
         "listing_full": False,
         "listing_time_min": None,
+        **calendar_state.channel_retired().changed_fields(),
     }
 
 
