@@ -177,6 +177,16 @@ def test_sync_can_arrive_before_the_watch_call_returns(
     assert receiver.received[0].headers["x-goog-resource-id"] == channel["resourceId"]
 
 
+def test_by_default_the_watch_answer_does_not_wait_for_the_sync_delivery(
+    standin: GoogleStandIn, service: Any, receiver: NotificationReceiver
+) -> None:
+    receiver.on_notification = lambda note: time.sleep(0.5)
+    started = time.monotonic()
+    watch(service, "chan-1", receiver.url)
+    assert time.monotonic() - started < 0.4
+    assert [n.state for n in receiver.wait_for(1)] == ["sync"]
+
+
 # --- stop -----------------------------------------------------------------------------------------
 
 
@@ -308,7 +318,7 @@ def test_a_change_never_waits_for_a_slow_receiver(
 ) -> None:
     watch(service, "chan-1", receiver.url)
     receiver.wait_for(1)
-    receiver.on_notification = lambda note: time.sleep(0.3)
+    receiver.on_notification = lambda note: time.sleep(0.15)
     started = time.monotonic()
     for i in range(3):
         standin.calendar(EMAIL).upsert_event(event(f"e{i}"))

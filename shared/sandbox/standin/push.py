@@ -16,10 +16,7 @@ POSTs Google's `X-Goog-*` headers (empty body) to every live channel of a calend
 from __future__ import annotations
 
 import hashlib
-import http.client
 import itertools
-import random
-import re
 import secrets
 import threading
 import time
@@ -28,68 +25,24 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from email.utils import format_datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from shared.sandbox.standin.calendar import Calendar, calendar_error
+from shared.sandbox.standin.push_faults import PushFaults
+from shared.sandbox.standin.push_wire import (
+    RETRY_STATUSES,
+    SUCCESS_STATUSES,
+    Channel,
+    Delivery,
+    invalid_watch,
+    post_notification,
+)
 from shared.sandbox.standin.web import Response, json_response
 
+__all__ = ["DEFAULT_MAX_TTL_S", "Channel", "Delivery", "PushFaults", "PushNotifier"]
+
 DEFAULT_MAX_TTL_S = 604800  # Google's maximum (and default) for Calendar event channels
-WATCH_TYPES = frozenset({"web_hook", "webhook"})
-SUCCESS_STATUSES = frozenset({102, 200, 201, 202, 204})
-RETRY_STATUSES = frozenset({500, 502, 503, 504})
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
-_CHANNEL_ID = re.compile(r"[A-Za-z0-9\-_+/=]{1,64}")
 _NOT_SUPPORTED = "Push notifications are not supported by this resource."
-
-
-@dataclass
-class Channel:
-    """A notification channel as the stand-in keeps it (`channels()` returns copies)."""
-
-    id: str
-    email: str
-    resource_id: str
-    resource_uri: str
-    address: str
-    token: str | None
-    expiration: datetime
-    stopped: bool = False
-    expired_early: bool = False
-    last_number: int = 0
-
-    @property
-    def expiration_ms(self) -> int:
-        return int(self.expiration.timestamp() * 1000)
-
-    def resource(self) -> dict[str, Any]:
-        """Google's Channel resource, as the watch call answers it."""
-        body: dict[str, Any] = {
-            "kind": "api#channel",
-            "id": self.id,
-            "resourceId": self.resource_id,
-            "resourceUri": self.resource_uri,
-        }
-        if self.token is not None:
-            body["token"] = self.token
-        body["expiration"] = str(self.expiration_ms)
-        return body
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One delivery attempt. `status` is the receiver's answer (None with `error` when the
-    connection failed); times are `time.monotonic()`: when sent, and when the change was made."""
-
-    channel_id: str
-    state: str
-    number: int
-    attempt: int
-    status: int | None
-    error: str | None
-    sent_at: float
-    changed_at: float
 
 
 @dataclass
@@ -100,95 +53,6 @@ class _Message:
     changed_at: float
     attempt: int = 1
     done: threading.Event | None = None
-
-
-@dataclass(frozen=True)
-class _Plan:
-    drop: bool = False
-    copies: int = 1
-    delay_s: float = 0.0
-    hold: bool = False
-    release: str | None = None  # "reverse" or "shuffle" once the last held message arrives
-
-
-class PushFaults:
-    """Fault switches of the notifier. Probabilistic faults draw from `rng`
-    (`random.Random(seed)`), so a soak run reproduces with the same seed."""
-
-    def __init__(self, seed: int = 0) -> None:
-        self._lock = threading.Lock()
-        self.rng = random.Random(seed)
-        self.keep_sending_after_stop = False
-        self.clear()
-
-    def seed(self, seed: int) -> None:
-        self.rng = random.Random(seed)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._drop_next = self._duplicate_next = self._delay_next = 0
-            self._hold_left = self._refuse_next = 0
-            self._drop_p = self._duplicate_p = self._delay_s = 0.0
-            self._shuffle = False
-            self.keep_sending_after_stop = False
-
-    def drop(self, count: int = 1) -> None:
-        """The next `count` `exists` messages are never sent (their numbers are used up)."""
-        with self._lock:
-            self._drop_next += count
-
-    def drop_randomly(self, probability: float) -> None:
-        """Each `exists` message is lost with `probability` (until `clear()`)."""
-        self._drop_p = float(probability)
-
-    def duplicate(self, count: int = 1) -> None:
-        """The next `count` `exists` messages are delivered twice (same number)."""
-        with self._lock:
-            self._duplicate_next += count
-
-    def duplicate_randomly(self, probability: float) -> None:
-        self._duplicate_p = float(probability)
-
-    def delay(self, seconds: float, count: int = 1) -> None:
-        """The next `count` `exists` messages are sent `seconds` late (others overtake them)."""
-        with self._lock:
-            self._delay_s, self._delay_next = float(seconds), count
-
-    def reorder(self, count: int, *, shuffle: bool = False) -> None:
-        """Hold the next `count` `exists` messages, then send them in reverse (or shuffled)
-        order, numbers kept as assigned."""
-        with self._lock:
-            self._hold_left, self._shuffle = count, shuffle
-
-    def refuse_watch(self, count: int = 1) -> None:
-        """The next `count` watch requests answer 400 pushNotSupportedForRequestedResource."""
-        with self._lock:
-            self._refuse_next += count
-
-    def take_refusal(self) -> bool:
-        with self._lock:
-            if self._refuse_next <= 0:
-                return False
-            self._refuse_next -= 1
-            return True
-
-    def plan(self) -> _Plan:
-        """What happens to the next `exists` message."""
-        with self._lock:
-            if self._drop_next > 0 or (self._drop_p and self.rng.random() < self._drop_p):
-                self._drop_next = max(0, self._drop_next - 1)
-                return _Plan(drop=True)
-            copies = 1
-            if self._duplicate_next > 0 or (self._duplicate_p and self.rng.random() < self._duplicate_p):
-                self._duplicate_next, copies = max(0, self._duplicate_next - 1), 2
-            delay_s = 0.0
-            if self._delay_next > 0:
-                self._delay_next, delay_s = self._delay_next - 1, self._delay_s
-            if self._hold_left <= 0:
-                return _Plan(copies=copies, delay_s=delay_s)
-            self._hold_left -= 1
-            release = None if self._hold_left else ("shuffle" if self._shuffle else "reverse")
-            return _Plan(copies=copies, delay_s=delay_s, hold=True, release=release)
 
 
 class PushNotifier:
@@ -309,7 +173,7 @@ class PushNotifier:
         email = email.strip().lower()
         if self.faults.take_refusal():
             return calendar_error(400, "pushNotSupportedForRequestedResource", _NOT_SUPPORTED)
-        refusal = _invalid_watch(body)
+        refusal = invalid_watch(body)
         if refusal is not None:
             return refusal
         now = self._clock().astimezone(UTC)
@@ -467,7 +331,9 @@ class PushNotifier:
         if not sending:
             return _finish(message)
         sent_at = time.monotonic()
-        status, error = _post(message, self.delivery_timeout_s)
+        status, error = post_notification(
+            message.channel, message.state, message.number, self.delivery_timeout_s
+        )
         with self._cond:
             self._log.append(
                 Delivery(
@@ -498,57 +364,3 @@ class PushNotifier:
 def _finish(message: _Message) -> None:
     if message.done is not None:
         message.done.set()
-
-
-def _headers(message: _Message) -> dict[str, str]:
-    channel = message.channel
-    headers = {
-        "X-Goog-Channel-ID": channel.id,
-        "X-Goog-Channel-Expiration": format_datetime(channel.expiration, usegmt=True),
-        "X-Goog-Resource-ID": channel.resource_id,
-        "X-Goog-Resource-URI": channel.resource_uri,
-        "X-Goog-Resource-State": message.state,
-        "X-Goog-Message-Number": str(message.number),
-        "Content-Length": "0",
-    }
-    if channel.token is not None:
-        headers["X-Goog-Channel-Token"] = channel.token
-    return headers
-
-
-def _post(message: _Message, timeout_s: float) -> tuple[int | None, str | None]:
-    """POST the notification; (status, None), or (None, error) when no answer came."""
-    parts = urlsplit(message.channel.address)
-    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    connection = kind(parts.hostname or "", parts.port, timeout=timeout_s)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    try:
-        connection.request("POST", path, body=b"", headers=_headers(message))
-        answer = connection.getresponse()
-        answer.read()
-        return answer.status, None
-    except (OSError, http.client.HTTPException) as exc:
-        return None, f"{type(exc).__name__}: {exc}"
-    finally:
-        connection.close()
-
-
-def _invalid_watch(body: Any) -> Response | None:
-    """Google's 400 for a watch body it would refuse, or None."""
-    if not isinstance(body, dict):
-        return calendar_error(400, "parseError", "Parse Error")
-    if not body.get("id"):
-        return calendar_error(400, "required", "Required channel id.")
-    if not isinstance(body["id"], str) or not _CHANNEL_ID.fullmatch(body["id"]):
-        return calendar_error(400, "invalid", f"Invalid channel id: {body['id']}")
-    if body.get("type") not in WATCH_TYPES:
-        return calendar_error(400, "invalid", f"Invalid value for channel type: {body.get('type')}")
-    if not body.get("address"):
-        return calendar_error(400, "required", "Required channel address.")
-    address = str(body["address"])
-    parts = urlsplit(address)
-    if parts.scheme == "https" and parts.hostname:
-        return None
-    if parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS:
-        return None  # the stand-in's one concession: loopback receivers over plain http
-    return calendar_error(400, "push.webhookUrlNotHttps", f"WebHook callback must be HTTPS: {address}")
