@@ -51,6 +51,7 @@ class _Message:
     state: str
     number: int
     changed_at: float
+    generation: int = 0  # a message queued before `reset()` logs nothing after it
     attempt: int = 1
     done: threading.Event | None = None
 
@@ -89,6 +90,7 @@ class PushNotifier:
         self._seq = itertools.count()
         self._threads: list[threading.Thread] = []
         self._closing = False
+        self._generation = 0
 
     # --- the Python API -------------------------------------------------------------------------
 
@@ -146,6 +148,7 @@ class PushNotifier:
     def reset(self) -> None:
         """No channels, deliveries, counters or faults; queued messages are discarded."""
         with self._cond:
+            self._generation += 1
             self._channels.clear()
             self._log.clear()
             self._counters.clear()
@@ -196,7 +199,7 @@ class PushNotifier:
                 last_number=1,
             )
             self._channels[channel.id] = channel
-            sync = _Message(channel, "sync", 1, time.monotonic(), done=threading.Event())
+            sync = _Message(channel, "sync", 1, time.monotonic(), self._generation, done=threading.Event())
             self._counters["notifications"] += 1
             self._enqueue(sync, time.monotonic())
         if self.wait_for_sync and sync.done is not None:
@@ -246,7 +249,9 @@ class PushNotifier:
                 if channel.email == calendar.email and self._sending(channel):
                     channel.last_number += 1
                     self._counters["notifications"] += 1
-                    self._apply_faults(_Message(channel, "exists", channel.last_number, changed_at))
+                    self._apply_faults(
+                        _Message(channel, "exists", channel.last_number, changed_at, self._generation)
+                    )
 
     def _apply_faults(self, message: _Message) -> None:
         plan = self.faults.plan()
@@ -335,6 +340,8 @@ class PushNotifier:
             message.channel, message.state, message.number, self.delivery_timeout_s
         )
         with self._cond:
+            if message.generation != self._generation:
+                return _finish(message)
             self._log.append(
                 Delivery(
                     channel_id=message.channel.id,
