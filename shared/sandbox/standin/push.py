@@ -146,7 +146,8 @@ class PushNotifier:
         return True
 
     def reset(self) -> None:
-        """No channels, deliveries, counters or faults; queued messages are discarded."""
+        """No channels, deliveries, counters or faults, `wait_for_sync` off; queued messages are
+        discarded (settings such as `max_ttl_s` stay)."""
         with self._cond:
             self._generation += 1
             self._channels.clear()
