@@ -1,7 +1,8 @@
 """One local HTTP server standing in for the Google services that have no emulator: OAuth 2.0,
-Calendar API v3 and Secret Manager v1 (REST), speaking their real wire formats so that the
-production client libraries (google-auth, google-auth-oauthlib, googleapiclient,
-google-cloud-secret-manager) run against it unchanged.
+Calendar API v3 (including push notifications: `events.watch`, `channels.stop`, and a notifier
+with fault switches in `standin.push`) and Secret Manager v1 (REST), speaking their real wire
+formats so that the production client libraries (google-auth, google-auth-oauthlib,
+googleapiclient, google-cloud-secret-manager) run against it unchanged.
 
     with GoogleStandIn() as standin:
         standin.load_calendar_file("anna@northwind-cs.com", "calendars/m-anna.json", now=clock())
@@ -25,11 +26,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from shared.sandbox.standin import sample
 from shared.sandbox.standin.calendar import CALENDAR_SCOPES, Calendar, calendar_error
 from shared.sandbox.standin.oauth import Consent, OAuthService, oauth_fault_response
+from shared.sandbox.standin.push import PushNotifier
 from shared.sandbox.standin.secretmanager import SecretStore, secretmanager_fault_response
 from shared.sandbox.standin.web import (
     Faults,
@@ -87,6 +89,7 @@ class GoogleStandIn:
         self.secrets = SecretStore(clock)
         self.faults = Faults()
         self.requests = RequestLog()
+        self.push = PushNotifier(clock)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -114,6 +117,7 @@ class GoogleStandIn:
             server.close_connections()
         if thread is not None:
             thread.join(timeout=5)
+        self.push.close()
 
     def __enter__(self) -> GoogleStandIn:
         return self.start()
@@ -125,9 +129,11 @@ class GoogleStandIn:
 
     def reset(self) -> None:
         """Back to a fresh stand-in on the same port: no calendars, secrets, tokens, faults or
-        logged requests, default consent. For a server shared by several tests."""
+        logged requests, watch channels or deliveries, default consent. For a server shared by
+        several tests."""
         with self._lock:
             self._calendars.clear()
+        self.push.reset()
         self.oauth.reset()
         self.secrets.clear()
         self.faults.clear()
@@ -199,6 +205,7 @@ class GoogleStandIn:
         with self._lock:
             if key not in self._calendars:
                 self._calendars[key] = Calendar(key, self._clock)
+                self._calendars[key].on_change = self.push.calendar_changed
             return self._calendars[key]
 
     def load_calendar_file(self, email: str, path: str | Path, now: datetime | None = None) -> Calendar:
@@ -253,9 +260,11 @@ class GoogleStandIn:
             return calendar_error(
                 403, "insufficientPermissions", "Request had insufficient authentication scopes."
             )
+        parts = [unquote(p) for p in request.path[len(CALENDAR_PREFIX) :].strip("/").split("/")]
+        if request.method == "POST" and (parts == ["channels", "stop"] or parts[2:] == ["events", "watch"]):
+            return self._serve_push(grant.email, parts, request)
         if request.method != "GET":
             return calendar_error(405, "methodNotAllowed", "The stand-in serves read-only calls.")
-        parts = [unquote(p) for p in request.path[len(CALENDAR_PREFIX) :].strip("/").split("/")]
         calendar = self.calendar(grant.email)
         if len(parts) < 2 or parts[0] != "calendars" or parts[1] not in ("primary", grant.email):
             return calendar_error(404, "notFound", "Not Found")
@@ -267,6 +276,24 @@ class GoogleStandIn:
             event = calendar.get_event(parts[3])
             return json_response(200, event) if event else calendar_error(404, "notFound", "Not Found")
         return calendar_error(404, "notFound", "Not Found")
+
+    def _serve_push(self, email: str, parts: list[str], request: Request) -> Response:
+        """events.watch (`calendars/<primary|own address>/events/watch`) and channels.stop."""
+        if parts[0] == "channels":
+            return self.push.stop_channel(email, _json_body(request))
+        if len(parts) != 4 or parts[0] != "calendars" or parts[1] not in ("primary", email):
+            return calendar_error(404, "notFound", "Not Found")
+        self.calendar(email)  # the watched calendar exists (empty) from now on
+        uri = f"{self.calendar_endpoint}calendars/{quote(parts[1], safe='')}/events?alt=json"
+        return self.push.watch(email, _json_body(request), uri)
+
+
+def _json_body(request: Request) -> Any:
+    """The JSON body, or None when it is not JSON (the watch and stop calls answer 400)."""
+    try:
+        return request.json()
+    except ValueError:
+        return None
 
 
 def _service_of(path: str) -> str | None:

@@ -1,5 +1,6 @@
 """Calendar API v3, the part calsync uses: `events.list` (and `events.get`, `calendars.get`) of
-the `primary` calendar of the Google account that owns the access token.
+the `primary` calendar of the Google account that owns the access token. `events.watch` and
+`channels.stop` live in `push.py`: every change made here calls `Calendar.on_change`.
 
 Listing semantics follow Google's:
 - a full listing is paged with `maxResults` (default 250, at most 2500); `nextSyncToken` comes
@@ -139,6 +140,7 @@ class Calendar:
         self._seq = 0
         self._epoch = 0  # bumped by expire_sync_tokens(): older tokens answer 410
         self._last_stamp: datetime | None = None
+        self.on_change: Callable[[Calendar], None] | None = None  # after each change, lock released
 
     # --- the Python API -------------------------------------------------------------------------
 
@@ -166,6 +168,7 @@ class Calendar:
                 payload.setdefault("updated", stamp)
                 payload.setdefault("sequence", 0)
                 self._put(payload)
+        self._changed()
 
     def upsert_event(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """Create or replace an event as an edit in Google Calendar would: `updated` and `etag`
@@ -186,7 +189,9 @@ class Calendar:
                 event.setdefault("sequence", 0)
             event["updated"] = stamp
             event.pop("etag", None)
-            return copy.deepcopy(self._put(event))
+            stored = copy.deepcopy(self._put(event))
+        self._changed()
+        return stored
 
     def cancel_event(self, event_id: str) -> None:
         """`status: cancelled` (what deleting an event or an instance does in Google Calendar)."""
@@ -203,6 +208,7 @@ class Calendar:
             payload["updated"] = rfc3339(self._stamp())
             payload.pop("etag", None)
             self._put(payload, deleted=deleted)
+        self._changed()
 
     def expire_sync_tokens(self) -> None:
         """Every sync token and page token issued so far answers 410 fullSyncRequired."""
@@ -213,6 +219,11 @@ class Calendar:
         with self._lock:
             self._events.clear()
             self._epoch += 1
+        self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self)
 
     # --- internals ------------------------------------------------------------------------------
 
