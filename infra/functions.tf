@@ -119,14 +119,12 @@ locals {
         CALSYNC_OAUTH_CLIENT_SECRET = "oauth_client_secret" # refreshes members' access tokens
         CALSYNC_CHANNEL_TOKEN_KEY   = "channel_token_key"   # signs the token of each channel it opens
       }
-      # The worker opens (events.watch), renews and stops the members' push channels, so it is
-      # the one that needs to know where Google should send notifications.
+      # Push channels: the lifetime asked for, and how often a member with one is synced anyway.
       extra_env = {
         CALSYNC_SYNC_BUDGET_S       = tostring(var.sync_budget_seconds)
-        CALSYNC_NOTIFICATION_URL    = local.notification_url
         CALSYNC_CHANNEL_TTL_S       = tostring(var.channel_ttl_seconds)
         CALSYNC_BACKSTOP_INTERVAL_S = tostring(var.backstop_interval_seconds)
-      }
+      } # + CALSYNC_NOTIFICATION_URL (url_env below)
     }
 
     # Google Calendar push notifications (POST, headers only, no body) -> look up the channel
@@ -140,7 +138,7 @@ locals {
     # Run answers 429, Google retries, and what is still lost is caught by the backstop sync
     # (CALSYNC_BACKSTOP_INTERVAL_S). Raise it with the member count.
     calendar_notification = {
-      name           = local.notification_function_name
+      name           = "calsync-calendar-notification"
       entry_point    = "calendar_notification"
       memory         = "256M"
       cpu            = null # 0.167 vCPU
@@ -157,14 +155,20 @@ locals {
     }
   }
 
-  # Named outside the map so the worker's environment (inside the map) can carry its URL.
-  notification_function_name = "calsync-calendar-notification"
-  notification_url           = "https://${var.region}-${var.project_id}.cloudfunctions.net/${local.notification_function_name}"
 
   # 2nd-gen functions also answer on https://REGION-PROJECT.cloudfunctions.net/NAME. That URL
   # is known before anything is deployed, so functions can name each other without a cycle.
   function_urls = {
     for key, fn in local.functions : key => "https://${var.region}-${var.project_id}.cloudfunctions.net/${fn.name}"
+  }
+
+  # Environment naming another function's URL, per function. Kept out of the map above, from
+  # which the URLs are derived. The worker opens the push channels (events.watch), so it is
+  # the one that tells Google where to send notifications.
+  url_env = {
+    sync_worker = {
+      CALSYNC_NOTIFICATION_URL = local.function_urls["calendar_notification"]
+    }
   }
 
   common_env = merge(
@@ -289,7 +293,7 @@ resource "google_cloudfunctions2_function" "fn" {
     # anywhere. schedule_sync and sync_worker are called only by Cloud Scheduler and Pub/Sub,
     # which count as internal traffic.
     ingress_settings      = each.value.public ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"
-    environment_variables = merge(local.common_env, each.value.extra_env)
+    environment_variables = merge(local.common_env, each.value.extra_env, lookup(local.url_env, each.key, {}))
 
     # Injected by the platform at instance start; the code only reads the environment.
     dynamic "secret_environment_variables" {

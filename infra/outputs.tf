@@ -10,7 +10,7 @@ output "function_urls" {
 
 output "notification_url" {
   description = "Where Google Calendar sends push notifications (calendar_notification); set on sync_worker as CALSYNC_NOTIFICATION_URL."
-  value       = local.notification_url
+  value       = local.function_urls["calendar_notification"]
 }
 
 output "function_service_accounts" {
