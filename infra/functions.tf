@@ -155,7 +155,6 @@ locals {
     }
   }
 
-
   # 2nd-gen functions also answer on https://REGION-PROJECT.cloudfunctions.net/NAME. That URL
   # is known before anything is deployed, so functions can name each other without a cycle.
   function_urls = {
