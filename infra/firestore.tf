@@ -1,5 +1,6 @@
 # Firestore (Native mode) `(default)` database, the composite indexes the code's queries need,
-# single-field exemptions for big or write-time-sequential fields, and the OAuth-state TTL.
+# single-field exemptions for big or write-time-sequential fields, and the TTLs of OAuth states
+# and push-channel lookups.
 # Layout: README, "Data in Firestore".
 
 resource "google_firestore_database" "default" {
@@ -94,6 +95,21 @@ resource "google_firestore_field" "oauth_state_ttl" {
   database   = google_firestore_database.default.name
   collection = "oauthStates"
   field      = "expiresAt"
+
+  ttl_config {}
+  index_config {}
+}
+
+# Push channels: channels/{channelId} maps a channel id to its tenant and member, and is only
+# ever read by id (calendar_notification), so it needs no composite index. An entry is deleted
+# when its channel is stopped; one whose channel simply expired (Google has no renew call, an
+# expired channel sends nothing) is left to this TTL policy on expireAt (deleted within ~24 h of
+# it; a notification for a retired channel gets 404 anyway). expireAt is never queried and, as
+# a write time plus the channel lifetime, sequential: exempt from indexing.
+resource "google_firestore_field" "channel_ttl" {
+  database   = google_firestore_database.default.name
+  collection = "channels"
+  field      = "expireAt"
 
   ttl_config {}
   index_config {}

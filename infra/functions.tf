@@ -1,8 +1,9 @@
-# The five functions (2nd gen, Python 3.11) from ONE bundle, each with its own service account.
+# The six functions (2nd gen, Python 3.11) from ONE bundle, each with its own service account.
 #
 # Sizing, per function (memory / CPU / timeout / max instances / concurrency):
 # - Concurrency is 1 everywhere. 2nd gen allows more only with >= 1 vCPU; the OAuth endpoints
-#   see a handful of requests a day, the worker holds one member's lease and a page of up to
+#   see a handful of requests a day, calendar_notification does a few Firestore calls and one
+#   publish per request, the worker holds one member's lease and a page of up to
 #   2,500 events per request and uses httplib2 (one connection per thread), and schedule_sync
 #   must never run twice at once (see below). Scaling out is by instances, bounded below.
 # - cpu = null: the platform derives it from memory (256M -> 0.167 vCPU, 512M -> 0.333 vCPU);
@@ -51,12 +52,15 @@ locals {
       extra_env = {}
     }
 
-    # Confirmation page (GET) and disconnect (POST): revoke at Google, destroy the secret.
-    # Rare: 5 instances. No OAuth client secret: Google's revoke endpoint takes the token alone
-    # (shared/config.py OAUTH_DISCONNECT). That matters because this public function can read
-    # any member's refresh token (secrets.tf, token_remover): without the client secret such a
-    # token cannot be exchanged for an access token, so it can only be revoked, never used to
-    # read a calendar.
+    # Confirmation page (GET) and disconnect (POST): stop the member's push channel, revoke at
+    # Google, destroy the secret. Rare: 5 instances. The OAuth client secret is injected because
+    # stopping a push channel (Calendar channels.stop) needs an ACCESS token, which only a
+    # refresh with the client id and secret yields; revoking alone would need neither. This
+    # public function can read any member's refresh token (secrets.tf, token_remover), so with
+    # the client secret it could read a calendar: what still bounds it is that it acts only for a
+    # valid disconnect link and cannot add token versions (README.md#who-can-do-what-least-privilege).
+    # No channel token key: it stops a channel by id and resource id, it never makes or checks a
+    # channel token.
     oauth_disconnect = {
       name           = "calsync-oauth-disconnect"
       entry_point    = "oauth_disconnect"
@@ -69,7 +73,8 @@ locals {
       publishes_jobs = false
       datastore_role = "roles/datastore.user" # marks the member disconnected
       secret_env = {
-        CALSYNC_LINK_SIGNING_KEY = "link_signing_key"
+        CALSYNC_LINK_SIGNING_KEY    = "link_signing_key"
+        CALSYNC_OAUTH_CLIENT_SECRET = "oauth_client_secret" # refresh -> access token -> channels.stop
       }
       extra_env = {}
     }
@@ -112,10 +117,41 @@ locals {
       datastore_role = "roles/datastore.user" # meetings, interactions, sync state
       secret_env = {
         CALSYNC_OAUTH_CLIENT_SECRET = "oauth_client_secret" # refreshes members' access tokens
+        CALSYNC_CHANNEL_TOKEN_KEY   = "channel_token_key"   # signs the token of each channel it opens
       }
+      # Push channels: the lifetime asked for, and how often a member with one is synced anyway.
       extra_env = {
-        CALSYNC_SYNC_BUDGET_S = tostring(var.sync_budget_seconds)
+        CALSYNC_SYNC_BUDGET_S       = tostring(var.sync_budget_seconds)
+        CALSYNC_CHANNEL_TTL_S       = tostring(var.channel_ttl_seconds)
+        CALSYNC_BACKSTOP_INTERVAL_S = tostring(var.backstop_interval_seconds)
+      } # + CALSYNC_NOTIFICATION_URL (url_env below)
+    }
+
+    # Google Calendar push notifications (POST, headers only, no body) -> look up the channel
+    # (channels/{channelId}), check its HMAC token in constant time, coalesce, queue one sync job
+    # for the member. Public: Google's push servers call it without credentials, so the channel
+    # token is its authentication. It never reads a calendar, so it holds no OAuth client secret
+    # and no token role; only the channel token key. Each request is a few Firestore calls and
+    # at most one publish (~100-300 ms): 256 MiB and 30 s, like oauth_connect. 20 instances:
+    # ~4 req/s each at concurrency 1, so ~80 notifications/s. 100,000 members with ~100 calendar
+    # changes a week each send ~17/s on average, so this covers peaks of ~4x that; beyond, Cloud
+    # Run answers 429, Google retries, and what is still lost is caught by the backstop sync
+    # (CALSYNC_BACKSTOP_INTERVAL_S). Raise it with the member count.
+    calendar_notification = {
+      name           = "calsync-calendar-notification"
+      entry_point    = "calendar_notification"
+      memory         = "256M"
+      cpu            = null # 0.167 vCPU
+      timeout        = 30
+      max_instances  = 20
+      concurrency    = 1
+      public         = true
+      publishes_jobs = true                   # the member's sync job
+      datastore_role = "roles/datastore.user" # reads channels/{id} and the member, writes the member's coalescing flags
+      secret_env = {
+        CALSYNC_CHANNEL_TOKEN_KEY = "channel_token_key" # checks the channel token
       }
+      extra_env = {}
     }
   }
 
@@ -123,6 +159,15 @@ locals {
   # is known before anything is deployed, so functions can name each other without a cycle.
   function_urls = {
     for key, fn in local.functions : key => "https://${var.region}-${var.project_id}.cloudfunctions.net/${fn.name}"
+  }
+
+  # Environment naming another function's URL, per function. Kept out of the map above, from
+  # which the URLs are derived. The worker opens the push channels (events.watch), so it is
+  # the one that tells Google where to send notifications.
+  url_env = {
+    sync_worker = {
+      CALSYNC_NOTIFICATION_URL = local.function_urls["calendar_notification"]
+    }
   }
 
   common_env = merge(
@@ -243,10 +288,11 @@ resource "google_cloudfunctions2_function" "fn" {
     max_instance_count               = each.value.max_instances
     max_instance_request_concurrency = each.value.concurrency
     all_traffic_on_latest_revision   = true
-    # Browsers reach the OAuth endpoints from anywhere. schedule_sync and sync_worker are
-    # called only by Cloud Scheduler and Pub/Sub, which count as internal traffic.
+    # Browsers reach the OAuth endpoints, and Google's push servers calendar_notification, from
+    # anywhere. schedule_sync and sync_worker are called only by Cloud Scheduler and Pub/Sub,
+    # which count as internal traffic.
     ingress_settings      = each.value.public ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"
-    environment_variables = merge(local.common_env, each.value.extra_env)
+    environment_variables = merge(local.common_env, each.value.extra_env, lookup(local.url_env, each.key, {}))
 
     # Injected by the platform at instance start; the code only reads the environment.
     dynamic "secret_environment_variables" {
@@ -270,9 +316,10 @@ resource "google_cloudfunctions2_function" "fn" {
 
 # --- Who may invoke what ---------------------------------------------------------------------
 
-# Only the three OAuth endpoints are public; each verifies its signed link or state itself.
+# Only the three OAuth endpoints and calendar_notification are public; each authenticates the
+# request itself: a signed link or state (OAuth), the channel's HMAC token (notifications).
 resource "google_cloud_run_v2_service_iam_member" "public_invoker" {
-  # checkov:skip=CKV_GCP_102: the OAuth endpoints are opened from members' browsers and Google's redirect; each checks an HMAC-signed link or single-use state itself (docs/reference.md#connecting-a-calendar).
+  # checkov:skip=CKV_GCP_102: the OAuth endpoints are opened from members' browsers and Google's redirect, calendar_notification by Google's push servers without credentials; each checks an HMAC-signed link, a single-use state or the channel's HMAC token itself (docs/reference.md#connecting-a-calendar).
   for_each = toset([for k, f in local.functions : k if f.public])
 
   project  = var.project_id

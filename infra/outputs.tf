@@ -4,8 +4,13 @@ output "oauth_redirect_uri" {
 }
 
 output "function_urls" {
-  description = "Public (cloudfunctions.net) URL of every function. Only the oauth_* ones accept anonymous calls."
+  description = "Public (cloudfunctions.net) URL of every function. Only the oauth_* ones and calendar_notification accept anonymous calls."
   value       = local.function_urls
+}
+
+output "notification_url" {
+  description = "Where Google Calendar sends push notifications (calendar_notification); set on sync_worker as CALSYNC_NOTIFICATION_URL."
+  value       = local.function_urls["calendar_notification"]
 }
 
 output "function_service_accounts" {

@@ -11,6 +11,7 @@ resource "google_secret_manager_secret" "config" {
   for_each = {
     oauth_client_secret = "calsync-oauth-client-secret" # CALSYNC_OAUTH_CLIENT_SECRET
     link_signing_key    = "calsync-link-signing-key"    # CALSYNC_LINK_SIGNING_KEY
+    channel_token_key   = "calsync-channel-token-key"   # CALSYNC_CHANNEL_TOKEN_KEY (push channel tokens)
   }
 
   secret_id = each.value
@@ -93,12 +94,14 @@ resource "google_project_iam_custom_role" "token_creator" {
 # Why a public function keeps versions.access on every member's token: revoking at Google needs
 # the token itself (Google's revoke endpoint takes nothing else), and the name-prefix condition
 # cannot narrow further (secret names are hashes of tenant and member, one function serves all
-# tenants). What keeps this narrow in practice: the function acts only for a valid disconnect
-# link (signed with its own derived key, one hour, used up by the disconnect), it is NOT given
-# the OAuth client secret (functions.tf), so a token it reads can be revoked but never exchanged
-# for calendar access, and it has no versions.add (cannot plant a token). The alternative,
-# revoking from sync_worker (which reads tokens anyway), would give the worker destroy/delete
-# rights and make the disconnect asynchronous; we chose the smaller blast radius of this role.
+# tenants). Since the disconnect also stops the member's push channel, which needs an access
+# token, the function now also holds the OAuth client secret (functions.tf): a token it reads
+# could be exchanged for read access to that member's calendar. What keeps this narrow: the
+# function acts only for a valid disconnect link (signed with its own derived key, one hour,
+# used up by the disconnect), it uses the token only for channels.stop and the revoke, and it
+# has no versions.add (cannot plant a token). The alternative, revoking from sync_worker (which
+# reads tokens anyway), would give the worker destroy/delete rights and make the disconnect
+# asynchronous; we chose the smaller blast radius of this role.
 resource "google_project_iam_custom_role" "token_remover" {
   role_id     = "calsyncTokenRemover"
   title       = "calsync refresh-token remover"

@@ -87,3 +87,25 @@ variable "enable_directory_trigger" {
   type        = bool
   default     = true
 }
+
+variable "channel_ttl_seconds" {
+  description = "CALSYNC_CHANNEL_TTL_S: lifetime sync_worker asks for a new push channel (Google may grant less; the granted expiry counts). Renewal starts when a quarter of it is left, checked on every schedule run."
+  type        = number
+  default     = 604800
+
+  validation {
+    condition     = var.channel_ttl_seconds >= 3600 && var.channel_ttl_seconds <= 2592000
+    error_message = "channel_ttl_seconds must be between 3600 (1 hour, several schedule runs before expiry) and 2592000 (30 days)."
+  }
+}
+
+variable "backstop_interval_seconds" {
+  description = "CALSYNC_BACKSTOP_INTERVAL_S: a member with an active push channel is still synced at least this often (Google drops a small share of notifications)."
+  type        = number
+  default     = 21600
+
+  validation {
+    condition     = var.backstop_interval_seconds >= 900 && var.backstop_interval_seconds <= 604800
+    error_message = "backstop_interval_seconds must be between 900 (15 minutes) and 604800 (7 days)."
+  }
+}

@@ -34,6 +34,7 @@ SIGNATURES = {
     "oauth_callback": "http",
     "oauth_disconnect": "http",
     "sync_worker": "cloudevent",
+    "calendar_notification": "http",  # Google Calendar's push notifications (POST, headers only)
     "directory_changed": "cloudevent",
 }
 # Modules of Google's client libraries; an entry point must not load one at import time.

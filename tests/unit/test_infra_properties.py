@@ -3,8 +3,9 @@
 Pure file parsing with python-hcl2: no terraform binary, no provider download, no network.
 Each test states one deployment rule from the issue / CONVENTIONS (cloud-foundation-fabric):
 one service account per function, no primitive roles, retry and dead-letter policies on the
-job path, OIDC from the scheduler, only the OAuth endpoints public, token secrets scoped to
-their name prefix, one bundle named by its content hash.
+job path, OIDC from the scheduler, only the OAuth endpoints and calendar_notification (which
+authenticates each request by its channel token) public, token secrets scoped to their name
+prefix, one bundle named by its content hash.
 """
 
 from __future__ import annotations
@@ -23,8 +24,18 @@ import hcl2
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
 
-ENTRY_POINTS = {"oauth_connect", "oauth_callback", "oauth_disconnect", "schedule_sync", "sync_worker"}
+ENTRY_POINTS = {
+    "oauth_connect",
+    "oauth_callback",
+    "oauth_disconnect",
+    "schedule_sync",
+    "sync_worker",
+    "calendar_notification",
+}
 OAUTH_ENTRY_POINTS = {"oauth_connect", "oauth_callback", "oauth_disconnect"}
+# Public: the OAuth endpoints (signed link or state) and calendar_notification, which Google's
+# push servers call without credentials and which authenticates each request by channel token.
+PUBLIC_ENTRY_POINTS = OAUTH_ENTRY_POINTS | {"calendar_notification"}
 PRIMITIVE_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
 PUBLIC_MEMBERS = {"allUsers", "allAuthenticatedUsers"}
 TOKEN_PREFIX = "/secrets/calsync-rt-"
@@ -124,7 +135,7 @@ def _members(body: dict[str, Any]) -> list[str]:
 # --- the functions -----------------------------------------------------------------------------
 
 
-def test_the_five_entry_points_are_deployed_from_the_python311_runtime() -> None:
+def test_the_six_entry_points_are_deployed_from_the_python311_runtime() -> None:
     functions = _functions()
     assert set(functions) == ENTRY_POINTS
     for key, fn in functions.items():
@@ -181,7 +192,7 @@ def test_configuration_env_and_platform_injected_secrets() -> None:
     urls = _locals()["function_urls"]
     assert "cloudfunctions.net" in str(urls), "function URLs must use the predictable cloudfunctions.net form"
 
-    allowed = {"CALSYNC_OAUTH_CLIENT_SECRET", "CALSYNC_LINK_SIGNING_KEY"}
+    allowed = {"CALSYNC_OAUTH_CLIENT_SECRET", "CALSYNC_LINK_SIGNING_KEY", "CALSYNC_CHANNEL_TOKEN_KEY"}
     for key, fn in _functions().items():
         assert set(fn["secret_env"]) <= allowed, key
         assert not set(fn["extra_env"]) & allowed, f"{key}: secrets must not be plain env vars"
@@ -198,31 +209,57 @@ def test_configuration_env_and_platform_injected_secrets() -> None:
     assert not _resources("google_secret_manager_secret_version")
 
 
-def _needs(entry_point: str) -> tuple[str, ...]:
-    """What the code requires of the environment for one entry point (shared/config.py)."""
+# Secret env var -> key of google_secret_manager_secret.config (= the field in shared/config.py).
+SECRETS = {
+    "CALSYNC_OAUTH_CLIENT_SECRET": "oauth_client_secret",
+    "CALSYNC_LINK_SIGNING_KEY": "link_signing_key",
+    "CALSYNC_CHANNEL_TOKEN_KEY": "channel_token_key",
+}
+# Least privilege: exactly the secrets each function holds. The OAuth client secret where a code
+# is exchanged (oauth_callback) or a token refreshed: sync_worker, and oauth_disconnect, which
+# stops the member's push channel before revoking and needs an access token for that. Not to
+# build a consent URL (oauth_connect) nor to check a notification (calendar_notification). The
+# channel token key where channel tokens are made (sync_worker) or checked
+# (calendar_notification); disconnect stops a channel by its ids and needs no token key.
+SECRETS_BY_FUNCTION = {
+    "oauth_connect": {"link_signing_key"},
+    "oauth_callback": {"oauth_client_secret", "link_signing_key"},
+    "oauth_disconnect": {"link_signing_key", "oauth_client_secret"},
+    "schedule_sync": set(),
+    "sync_worker": {"oauth_client_secret", "channel_token_key"},
+    "calendar_notification": {"channel_token_key"},
+}
+
+
+def _needs(entry_point: str) -> tuple[str, ...] | None:
+    """What the code requires of the environment for one entry point (shared/config.py), or
+    None when shared/config.py does not declare that entry point's needs."""
     from shared import config
 
-    return {**config.OAUTH_ENTRY_POINTS, "sync_worker": config.WORKER, "schedule_sync": ("project",)}[
-        entry_point
-    ]
+    declared = {**config.OAUTH_ENTRY_POINTS, "sync_worker": config.WORKER, "schedule_sync": ("project",)}
+    return declared.get(entry_point)
 
 
-def test_each_secret_is_injected_exactly_where_the_code_requires_it() -> None:
-    """Least privilege: a function that does not use a secret must not hold it. The OAuth client
-    secret is used where a code is exchanged (oauth_callback) or a token refreshed (sync_worker),
-    not to build a consent URL (oauth_connect) nor to revoke (oauth_disconnect)."""
-    secrets = {
-        "CALSYNC_OAUTH_CLIENT_SECRET": "oauth_client_secret",
-        "CALSYNC_LINK_SIGNING_KEY": "link_signing_key",
-    }
+def test_each_function_holds_exactly_its_secrets() -> None:
+    assert set(_resource("google_secret_manager_secret", "config")["for_each"]) == set(SECRETS.values())
     for key, fn in _functions().items():
-        injected = {secrets[name] for name in fn["secret_env"]}
-        required = set(_needs(key)) & set(secrets.values())
-        assert injected == required, (
-            f"{key}: injected {sorted(injected)}, the code requires {sorted(required)}"
-        )
+        assert set(fn["secret_env"]) <= set(SECRETS), key
+        assert {SECRETS[name] for name in fn["secret_env"]} == SECRETS_BY_FUNCTION[key], key
+        for name, secret in fn["secret_env"].items():
+            assert SECRETS[name] == secret, f"{key}: {name} must be injected from {SECRETS[name]}"
     holders = {k for k, f in _functions().items() if "CALSYNC_OAUTH_CLIENT_SECRET" in f["secret_env"]}
-    assert holders == {"oauth_callback", "sync_worker"}
+    assert holders == {"oauth_callback", "sync_worker", "oauth_disconnect"}
+
+
+def test_every_secret_the_code_requires_is_injected() -> None:
+    """A function whose code requires a secret it was not given fails at its first request."""
+    for key, fn in _functions().items():
+        needs = _needs(key)
+        if needs is None:  # calendar_notification: its needs arrive with its code
+            continue
+        injected = {SECRETS[name] for name in fn["secret_env"]}
+        required = set(needs) & set(SECRETS.values())
+        assert required <= injected, f"{key}: the code requires {sorted(required - injected)}, not injected"
 
 
 def test_firestore_roles_are_per_function_and_never_admin() -> None:
@@ -276,13 +313,13 @@ def test_no_primitive_roles_and_no_authoritative_project_policies() -> None:
         assert not [p for p in role["permissions"] if "*" in p]
 
 
-def test_only_the_oauth_functions_are_public() -> None:
+def test_only_the_oauth_functions_and_calendar_notification_are_public() -> None:
     public = [(a, b) for a, _, b in _iam_grants() if PUBLIC_MEMBERS & set(_members(b))]
     assert [a for a, _ in public] == ["google_cloud_run_v2_service_iam_member.public_invoker"]
     body = public[0][1]
     assert body["role"] == "roles/run.invoker"
     assert "if f.public" in body["for_each"]
-    assert {k for k, f in _functions().items() if f["public"]} == OAUTH_ENTRY_POINTS
+    assert {k for k, f in _functions().items() if f["public"]} == PUBLIC_ENTRY_POINTS
     config = _block(_resource("google_cloudfunctions2_function", "fn"), "service_config")
     assert "ALLOW_INTERNAL_ONLY" in config["ingress_settings"]
 
@@ -354,24 +391,33 @@ def test_token_custom_roles_hold_only_what_each_use_case_calls() -> None:
     assert not [p for p in writer | remover if p.endswith(("setIamPolicy", ".create"))]
 
 
-def test_a_public_function_that_can_read_tokens_can_only_revoke_them() -> None:
-    """oauth_disconnect reads a member's token to revoke it (secrets.tf says why). A public
-    function holding such a grant must not also hold the OAuth client secret (a token plus the
-    client secret reads calendars) nor be able to add token versions."""
+def _token_permissions_by_function() -> dict[str, set[str]]:
+    """{function key: Secret Manager permissions it holds on tokens through the custom roles}."""
     roles = {
         f"${{google_project_iam_custom_role.{name}.id}}": set(body["permissions"])
         for (_, name), body in _resources("google_project_iam_custom_role").items()
     }
-    readers: dict[str, set[str]] = {}
+    held: dict[str, set[str]] = {}
     for _, role, body in _iam_grants():
         found = re.search(r'google_service_account\.function\["(\w+)"\]', str(body.get("member", "")))
-        if found and "secretmanager.versions.access" in roles.get(role, set()):
-            readers.setdefault(found.group(1), set()).update(roles[role])
-    assert set(readers) == {"sync_worker", "oauth_disconnect"}, readers
-    for key, permissions in readers.items():
+        if found and role in roles:
+            held.setdefault(found.group(1), set()).update(roles[role])
+    return held
+
+
+def test_public_functions_that_touch_tokens_cannot_plant_them() -> None:
+    """oauth_disconnect reads a member's token to stop the push channel and revoke (secrets.tf
+    says why it also holds the client secret); no public function that can read tokens may add
+    token versions, and calendar_notification, the other public function besides the OAuth
+    ones, holds no token permission and no client secret at all."""
+    held = _token_permissions_by_function()
+    readers = {k for k, permissions in held.items() if "secretmanager.versions.access" in permissions}
+    assert readers == {"sync_worker", "oauth_disconnect"}, readers
+    for key in readers:
         if _functions()[key]["public"]:
-            assert "CALSYNC_OAUTH_CLIENT_SECRET" not in _functions()[key]["secret_env"], key
-            assert "secretmanager.versions.add" not in permissions, key
+            assert "secretmanager.versions.add" not in held[key], key
+    assert "calendar_notification" not in held
+    assert "CALSYNC_OAUTH_CLIENT_SECRET" not in _functions()["calendar_notification"]["secret_env"]
 
 
 # Secret Manager client method -> the permission it is checked against.
@@ -401,6 +447,92 @@ def test_token_roles_cover_every_secret_manager_call_the_code_makes() -> None:
     granted = {p for body in roles.values() for p in body["permissions"]}
     needed = {_SECRET_METHOD_PERMISSIONS[m] for m in called}
     assert needed <= granted, f"not granted to any token role: {needed - granted}"
+
+
+# --- push notifications ------------------------------------------------------------------------
+
+NOTIFICATION_SA = 'google_service_account.function["calendar_notification"]'
+
+
+def test_calendar_notification_is_public_and_authenticates_by_channel_token_only() -> None:
+    fn = _functions()["calendar_notification"]
+    assert fn["public"] is True  # ALLOW_ALL ingress and allUsers invoker, like the OAuth endpoints
+    assert fn["entry_point"] == "calendar_notification"
+    assert fn["secret_env"] == {"CALSYNC_CHANNEL_TOKEN_KEY": "channel_token_key"}
+    assert fn["extra_env"] == {}
+    skip = (INFRA / "functions.tf").read_text(encoding="utf-8").split('"public_invoker" {', 1)[1]
+    assert "calendar_notification" in skip.split("\n", 2)[1], "the skip must justify the new public function"
+
+
+def test_calendar_notification_account_holds_datastore_user_the_topic_publisher_and_its_key() -> None:
+    """Its grants come only from the per-function resources; nothing names its account directly."""
+    fn = _functions()["calendar_notification"]
+    per_function: dict[str, tuple[str, str]] = {}
+    for address, role, body in _iam_grants():
+        assert "calendar_notification" not in str(body), f"{address} names calendar_notification directly"
+        member = str(body.get("member", ""))
+        if "google_service_account.function[each." in member:
+            per_function[address] = (role, str(body.get("for_each", "")))
+    assert set(per_function) == {
+        "google_project_iam_member.function_datastore",
+        "google_pubsub_topic_iam_member.sync_jobs_publisher",
+        "google_secret_manager_secret_iam_member.config_accessor",
+    }, per_function
+
+    grants = set()
+    datastore = _resource("google_project_iam_member", "function_datastore")
+    assert datastore["for_each"] == "${local.functions}"
+    grants.add(("project", fn["datastore_role"]))
+    publisher = _resource("google_pubsub_topic_iam_member", "sync_jobs_publisher")
+    assert "if f.publishes_jobs" in publisher["for_each"]
+    if fn["publishes_jobs"]:
+        grants.add((publisher["topic"], publisher["role"]))
+    accessor = _resource("google_secret_manager_secret_iam_member", "config_accessor")
+    assert "fn.secret_env" in accessor["for_each"]
+    for secret in fn["secret_env"].values():
+        grants.add((f"secret {secret}", accessor["role"]))
+    assert grants == {
+        ("project", "roles/datastore.user"),
+        ("${google_pubsub_topic.sync_jobs.id}", "roles/pubsub.publisher"),
+        ("secret channel_token_key", "roles/secretmanager.secretAccessor"),
+    }
+    assert "calendar_notification" not in _token_permissions_by_function()
+
+
+def test_channel_token_key_is_injected_into_calendar_notification_and_the_worker_only() -> None:
+    secrets = _resource("google_secret_manager_secret", "config")["for_each"]
+    assert secrets["channel_token_key"] == "calsync-channel-token-key"
+    holders = {k for k, f in _functions().items() if "channel_token_key" in f["secret_env"].values()}
+    assert holders == {"calendar_notification", "sync_worker"}
+    assert "CALSYNC_CHANNEL_TOKEN_KEY" not in str(_locals()["common_env"])
+    assert "CALSYNC_CHANNEL_TOKEN_KEY" not in str(_locals()["url_env"])
+    for key, fn in _functions().items():
+        assert "CALSYNC_CHANNEL_TOKEN_KEY" not in fn["extra_env"], key
+
+
+def test_the_worker_gets_the_notification_url_and_the_channel_settings() -> None:
+    url = '${local.function_urls["calendar_notification"]}'
+    assert _locals()["url_env"] == {"sync_worker": {"CALSYNC_NOTIFICATION_URL": url}}
+    config = _block(_resource("google_cloudfunctions2_function", "fn"), "service_config")
+    assert "lookup(local.url_env, each.key, {})" in config["environment_variables"]
+    assert "CALSYNC_NOTIFICATION_URL" not in str(_locals()["common_env"])
+    outputs = {
+        name: body
+        for document in _module().values()
+        for block in document.get("output", [])
+        for name, body in block.items()
+    }
+    assert outputs["notification_url"]["value"] == url
+
+    worker_env = _functions()["sync_worker"]["extra_env"]
+    assert worker_env["CALSYNC_CHANNEL_TTL_S"] == "${tostring(var.channel_ttl_seconds)}"
+    assert worker_env["CALSYNC_BACKSTOP_INTERVAL_S"] == "${tostring(var.backstop_interval_seconds)}"
+    variables = _variables()
+    assert variables["channel_ttl_seconds"]["default"] == 604800
+    assert variables["backstop_interval_seconds"]["default"] == 21600
+    for name in ("channel_ttl_seconds", "backstop_interval_seconds"):
+        assert variables[name]["type"] == "number"
+        assert f"var.{name}" in variables[name]["validation"][0]["condition"], name
 
 
 # --- Pub/Sub -----------------------------------------------------------------------------------
@@ -445,7 +577,7 @@ def test_publishing_is_granted_on_the_topic_to_the_functions_that_publish() -> N
     grant = _resource("google_pubsub_topic_iam_member", "sync_jobs_publisher")
     assert grant["topic"] == "${google_pubsub_topic.sync_jobs.id}"
     publishers = {k for k, f in _functions().items() if f["publishes_jobs"]}
-    assert publishers == {"schedule_sync", "sync_worker", "oauth_callback"}
+    assert publishers == {"schedule_sync", "sync_worker", "oauth_callback", "calendar_notification"}
 
 
 def test_event_triggers_have_retries_on() -> None:
@@ -492,6 +624,14 @@ def test_big_and_sequential_fields_are_exempt_and_oauth_states_expire() -> None:
     ttl = _resource("google_firestore_field", "oauth_state_ttl")
     assert (ttl["collection"], ttl["field"]) == ("oauthStates", "expiresAt")
     assert "ttl_config" in ttl
+
+
+def test_push_channel_lookups_expire_and_need_no_composite_index() -> None:
+    ttl = _resource("google_firestore_field", "channel_ttl")
+    assert (ttl["collection"], ttl["field"]) == ("channels", "expireAt")
+    assert "ttl_config" in ttl
+    assert ttl["index_config"] == [{}]  # never queried, sequential
+    assert not [b for b in _resources("google_firestore_index").values() if b["collection"] == "channels"]
 
 
 def test_required_apis_are_enabled() -> None:
