@@ -6,14 +6,18 @@
    -> oauth_callback), which stores the token and queues a first sync;
 3. run the scheduler (schedule_sync -> Pub/Sub -> push -> sync_worker) and wait until it settles;
 4. print the interactions per account and a summary;
-5. change the calendars (a cancellation, a moved meeting, an added attendee), sync again and
-   print what changed;
+5. with push notifications on (README.md#push-notifications): wait until every member's calendar
+   is watched, change the calendars (a cancellation, a moved meeting, an added attendee), and
+   wait, without running the scheduler, until the changes arrive through the stand-in's
+   notifications (calendar_notification -> Pub/Sub -> sync_worker); print the measured delay
+   and what changed;
 6. write the operator report of the sample tenant (README.md#operator-report) to a file in the
    temporary directory and print its path; stop everything.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,7 +31,7 @@ Echo = Callable[[str], None]
 
 
 def run_demo(echo: Echo) -> None:
-    with local_sandbox(log=lambda line: echo(f"· {line}")) as sandbox:
+    with local_sandbox(log=lambda line: echo(f"· {line}"), push=True) as sandbox:
         members = _prepare(sandbox, echo)
         started = datetime.now(UTC)
         for member in members:
@@ -42,17 +46,44 @@ def run_demo(echo: Echo) -> None:
         _print_interactions(before, echo)
         _print_summary(sandbox, len(members), echo)
 
+        watched = sandbox.wait_until_watched(ids, TENANT)
+        echo(f"· push channels active for {watched} members (calendar.push.status = active)")
         echo("")
         echo("== Changing the calendars: a cancellation, a moved meeting, an added attendee")
+        pushes = sandbox.push_syncs()
+        changed_at = time.monotonic()
         for line in _change_calendars(sandbox, members):
             echo(f"· {line}")
-        started = datetime.now(UTC)
-        answer = sandbox.run_scheduler()
-        echo(f"· schedule_sync published {answer.get('published')} sync jobs; waiting for the worker")
-        sandbox.wait_until_synced(ids, started, TENANT)
-        _print_changes(before, _interactions(), echo)
+        echo("· not running the scheduler: waiting for Google's push notifications")
+        after = _wait_for_change(before, changed_at)
+        delay = time.monotonic() - changed_at
+        echo(
+            f"· the changes arrived through push notifications in {delay:.1f} s "
+            f"({sandbox.push_syncs() - pushes} push-triggered worker runs, "
+            f"{sandbox.standin.push.counters().get('delivered', 0)} notifications delivered)"
+        )
+        _print_changes(before, after, echo)
         _write_report(echo)
         echo("· stopping the sandbox")
+
+
+def _wait_for_change(
+    before: dict[tuple[str, str], Interaction], since: float, timeout_s: float = 60.0
+) -> dict[tuple[str, str], Interaction]:
+    """The interactions once they differ from `before` and have stayed so for a moment."""
+    changed: dict[tuple[str, str], Interaction] | None = None
+    while time.monotonic() - since < timeout_s:
+        now = _interactions()
+        if _essences(now) != _essences(before):
+            if changed is not None and _essences(changed) == _essences(now):
+                return now
+            changed = now
+        time.sleep(0.2)
+    raise TimeoutError(f"no change arrived through push notifications within {timeout_s:.0f} s")
+
+
+def _essences(items: dict[tuple[str, str], Interaction]) -> dict[tuple[str, str], tuple[Any, ...]]:
+    return {key: _essence(item) for key, item in items.items()}
 
 
 def _write_report(echo: Echo) -> None:

@@ -23,7 +23,14 @@ from shared.sandbox.emulators import RunningProcess, free_port, start_process
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MAIN = REPO_ROOT / "functions" / "main.py"
-TARGETS = ("oauth_connect", "oauth_callback", "oauth_disconnect", "schedule_sync", "sync_worker")
+TARGETS = (
+    "oauth_connect",
+    "oauth_callback",
+    "oauth_disconnect",
+    "schedule_sync",
+    "sync_worker",
+    "calendar_notification",
+)
 
 
 def build_app(targets: Sequence[str] = TARGETS, source: Path = MAIN):  # type: ignore[no-untyped-def]

@@ -6,6 +6,7 @@ point served by functions-framework, wired like production:
                                                                    │ first sync job
     schedule_sync ──publish──> Pub/Sub emulator ──push──> sync_worker ──> Firestore emulator
                                         └── dead-letter topic after 5 attempts
+    with push on: stand-in calendar change ──POST──> calendar_notification ──publish──> (as above)
 
 Used by `calsync demo` and the end-to-end tests. Everything it starts is stopped when the block
 ends (processes by process group), also on errors and Ctrl-C.
@@ -87,6 +88,23 @@ class LocalSandbox:
                 found.append(record)
         return found
 
+    def push_syncs(self) -> int:
+        """How many worker runs so far were push jobs (queued by a notification)."""
+        return sum(1 for record in self.worker_summaries() if record.get("reason") == "push")
+
+    def wait_until_watched(self, member_ids: list[str], tenant_id: str, timeout_s: float = 60.0) -> int:
+        """Poll Firestore until every member's push channel is active; returns how many."""
+        from shared.domain.models import PushStatus
+
+        members = bootstrap.member_store()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            states = [members.get_member(tenant_id, m).calendar for m in member_ids]
+            if all(s.push_status is PushStatus.ACTIVE for s in states):
+                return len(states)
+            time.sleep(0.2)
+        raise TimeoutError(f"push channels not active within {timeout_s:.0f}s\n{self.host.log_tail(30)}")
+
     def wait_until_synced(
         self, member_ids: list[str], since: datetime, tenant_id: str, timeout_s: float = 120.0
     ) -> None:
@@ -159,9 +177,10 @@ def _create_push_subscription(project: str, topic: str, endpoint: str) -> None:
 
 @contextlib.contextmanager
 def local_sandbox(
-    project: str | None = None, log: Callable[[str], None] = lambda _: None
+    project: str | None = None, log: Callable[[str], None] = lambda _: None, *, push: bool = False
 ) -> Iterator[LocalSandbox]:
-    """Start everything, point this process's environment at it, and stop it all afterwards."""
+    """Start everything, point this process's environment at it, and stop it all afterwards.
+    With `push`, members get push channels: the stand-in notifies `calendar_notification`."""
     reason = emulators.missing_reason()
     if reason:
         raise emulators.EmulatorsUnavailable(
@@ -195,6 +214,8 @@ def local_sandbox(
             "OAUTHLIB_INSECURE_TRANSPORT": "1",
             "OAUTHLIB_RELAX_TOKEN_SCOPE": "1",
         }
+        if push:
+            env["CALSYNC_NOTIFICATION_URL"] = f"{host_url}/calendar_notification"
         os.environ.update(env)
         stack.callback(_restore_env, saved_env)
         bootstrap.reset()
