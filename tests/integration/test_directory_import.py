@@ -223,8 +223,10 @@ def test_status_lists_members_with_their_calendar_state(
         "lastSuccessAt",
         "consecutiveFailures",
         "lastError",
+        "push",
+        "pushExpiresAt",
     ]
-    assert lines[1].split() == ["m1", "me@acme-cs.example", "not_connected", "-", "-", "0", "-"]
+    assert lines[1].split() == ["m1", "me@acme-cs.example", "not_connected", "-", "-", "0", "-", "off", "-"]
     assert lines[2].split() == [
         "m2",
         "you@acme-cs.example",
@@ -235,6 +237,8 @@ def test_status_lists_members_with_their_calendar_state(
         "Calendar",
         "API",
         "unavailable",
+        "off",
+        "-",
     ]
 
     main(["status", "--tenant", "acme", "--json"])

@@ -281,7 +281,8 @@ def test_due_members_pages_across_tenants(firestore_client: firestore.Client) ->
     assert set(store.connected_members("t1")) == {(t, m) for t, m in connected if t == "t1"}
     found = list(store.due_members(NOW, page_size=4))
     assert len(found) == len(expected) == 24
-    assert set(found) == expected
+    assert {(d.tenant_id, d.member_id) for d in found} == expected
+    assert not any(d.renew for d in found)  # no push channel to renew
     assert (
         list(FirestoreMemberStore(firestore_client).due_members(NOW - timedelta(days=1), page_size=4)) == []
     )

@@ -210,7 +210,7 @@ def test_revoked_consent_marks_the_member_needs_reauth_and_acknowledges(
     assert state.consecutive_failures == 1  # invalid_grant counts as a failure
     assert state.last_error
     assert token not in state.last_error
-    due = {m for _, m in bootstrap.member_store().due_members(sandbox.ANCHOR.replace(year=2030), 100)}
+    due = {d.member_id for d in bootstrap.member_store().due_members(sandbox.ANCHOR.replace(year=2030), 100)}
     assert "m-chloe" not in due
 
 
