@@ -16,9 +16,11 @@ from typing import Any
 
 from shared.domain.emails import candidate_domains, email_domain, is_free_mail, is_internal_domain
 from shared.domain.models import (
+    CalendarState,
     ConnectionStatus,
     DirectorySnapshot,
     Member,
+    PushStatus,
     Tenant,
     UnmatchedAddress,
     UnmatchedReason,
@@ -28,7 +30,7 @@ WEEKS = 12  # interactions per week: this week and the 11 before
 RECENT_DAYS = 90  # top accounts, unmatched and ambiguous addresses: meetings from now - 90 days on
 TOP_ACCOUNTS = 10
 WEEK = timedelta(days=7)
-# Push notifications are not implemented: every member's calendar is polled on the schedule.
+# A member without an active push channel is polled at every scheduler run.
 PUSH_POLLING = "polling"
 _MUST_RECONNECT = frozenset({ConnectionStatus.NEEDS_REAUTH, ConnectionStatus.ERROR})
 
@@ -121,6 +123,13 @@ def weekly_ranges(starts: Sequence[datetime]) -> list[tuple[datetime, datetime]]
     return [(start, start + WEEK) for start in starts]
 
 
+def _push_state(calendar: CalendarState) -> str:
+    """`active` (a channel notifies us), `failed` (Google refused one: polled), else `polling`."""
+    if calendar.push_status is PushStatus.OFF:
+        return PUSH_POLLING
+    return str(calendar.push_status.value)
+
+
 def member_health(members: Iterable[Member]) -> tuple[MemberHealth, ...]:
     """One row per member: those who must reconnect (needs_reauth, error) first, then by id."""
     rows = [
@@ -133,6 +142,10 @@ def member_health(members: Iterable[Member]) -> tuple[MemberHealth, ...]:
             last_success_at=m.calendar.last_success_at,
             consecutive_failures=m.calendar.consecutive_failures,
             last_error=m.calendar.last_error,
+            push_state=_push_state(m.calendar),
+            push_expires_at=m.calendar.push_expires_at
+            if m.calendar.push_status is PushStatus.ACTIVE
+            else None,
         )
         for m in members
     ]

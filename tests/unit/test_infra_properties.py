@@ -236,7 +236,14 @@ def _needs(entry_point: str) -> tuple[str, ...] | None:
     None when shared/config.py does not declare that entry point's needs."""
     from shared import config
 
-    declared = {**config.OAUTH_ENTRY_POINTS, "sync_worker": config.WORKER, "schedule_sync": ("project",)}
+    declared = {
+        **config.OAUTH_ENTRY_POINTS,
+        "sync_worker": config.WORKER,
+        "schedule_sync": ("project",),
+        # The channel key (CALSYNC_CHANNEL_TOKEN_KEY, or one derived from the link key) is read
+        # when a notification is judged: `Config.channel_key` raises without either.
+        "calendar_notification": (*config.NOTIFICATION, "channel_token_key"),
+    }
     return declared.get(entry_point)
 
 
@@ -255,8 +262,7 @@ def test_every_secret_the_code_requires_is_injected() -> None:
     """A function whose code requires a secret it was not given fails at its first request."""
     for key, fn in _functions().items():
         needs = _needs(key)
-        if needs is None:  # calendar_notification: its needs arrive with its code
-            continue
+        assert needs is not None, f"{key}: shared/config.py declares nothing for it"
         injected = {SECRETS[name] for name in fn["secret_env"]}
         required = set(needs) & set(SECRETS.values())
         assert required <= injected, f"{key}: the code requires {sorted(required - injected)}, not injected"

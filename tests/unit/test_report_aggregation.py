@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from shared.domain.models import (
+from shared.domain.models import PushStatus, (
     Account,
     CalendarState,
     ConnectionStatus,
@@ -171,6 +171,21 @@ def test_members_who_must_reconnect_come_first() -> None:
         ("c", False),
     ]
     assert {r.push_state for r in rows} == {"polling"}
+
+
+def test_a_members_push_channel_shows_as_active_with_its_expiry_or_failed() -> None:
+    expires = NOW + timedelta(days=6)
+    active = CalendarState(
+        status=ConnectionStatus.CONNECTED,
+        push_status=PushStatus.ACTIVE,
+        push_channel_id="calsync-1",
+        push_expires_at=expires,
+    )
+    failed = CalendarState(status=ConnectionStatus.CONNECTED, push_status=PushStatus.FAILED, push_expires_at=expires)
+    rows = member_health(
+        [Member("a", "a@ours.com", "A", active), Member("b", "b@ours.com", "B", failed), _member("c", ConnectionStatus.CONNECTED)]
+    )
+    assert [(r.push_state, r.push_expires_at) for r in rows] == [("active", expires), ("failed", None), ("polling", None)]
 
 
 def _report() -> Report:
