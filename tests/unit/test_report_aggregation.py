@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from shared.domain.models import PushStatus, (
+from shared.domain.models import (
     Account,
     CalendarState,
     ConnectionStatus,
     DirectorySnapshot,
     Member,
+    PushStatus,
     Tenant,
     TenantSettings,
     UnmatchedAddress,
@@ -181,11 +182,21 @@ def test_a_members_push_channel_shows_as_active_with_its_expiry_or_failed() -> N
         push_channel_id="calsync-1",
         push_expires_at=expires,
     )
-    failed = CalendarState(status=ConnectionStatus.CONNECTED, push_status=PushStatus.FAILED, push_expires_at=expires)
-    rows = member_health(
-        [Member("a", "a@ours.com", "A", active), Member("b", "b@ours.com", "B", failed), _member("c", ConnectionStatus.CONNECTED)]
+    failed = CalendarState(
+        status=ConnectionStatus.CONNECTED, push_status=PushStatus.FAILED, push_expires_at=expires
     )
-    assert [(r.push_state, r.push_expires_at) for r in rows] == [("active", expires), ("failed", None), ("polling", None)]
+    rows = member_health(
+        [
+            Member("a", "a@ours.com", "A", active),
+            Member("b", "b@ours.com", "B", failed),
+            _member("c", ConnectionStatus.CONNECTED),
+        ]
+    )
+    assert [(r.push_state, r.push_expires_at) for r in rows] == [
+        ("active", expires),
+        ("failed", None),
+        ("polling", None),
+    ]
 
 
 def _report() -> Report:
