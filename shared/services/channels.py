@@ -14,6 +14,8 @@ is tried again at the next sync. Nothing here fails the sync that ran before it.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -65,34 +67,49 @@ class ChannelOutcome(StrEnum):
     BUSY = "busy"  # another sync runs: it will decide
 
 
+@dataclass(frozen=True)
+class ChannelChange:
+    outcome: ChannelOutcome
+    # A push job came while the channel's lease was held: the caller queues one more sync.
+    resync_requested: bool = False
+
+
 def maintain_channel(
     deps: ChannelDeps, tenant_id: str, member_id: str, state: CalendarState, facts: SyncFacts
-) -> ChannelOutcome:
+) -> ChannelChange:
     """After a successful sync whose end left the member in `state`: create, renew, replace or
-    stop its channel as `push.channel_action` says. Never raises for Google's answers; raises
-    TransientError only when Firestore fails (the job is redelivered; the sync is idempotent)."""
+    stop its channel as `push.channel_action` says, under a lease of its own. Never raises for
+    Google's answers; raises TransientError only when Firestore fails (the job is redelivered;
+    the sync is idempotent)."""
     enabled = deps.settings.enabled
     if push.channel_action(state, deps.clock.now(), facts, push_enabled=enabled) is ChannelAction.NONE:
-        return ChannelOutcome.UNCHANGED
+        return ChannelChange(ChannelOutcome.UNCHANGED)
     owner = "channel-" + uuid.uuid4().hex
     member = deps.members.acquire_lease(tenant_id, member_id, owner, deps.clock.now(), LEASE_TTL_S)
     if member is None:
-        return ChannelOutcome.BUSY
-    state = member.calendar
-    action = push.channel_action(state, deps.clock.now(), facts, push_enabled=enabled)
-    try:
-        if action is ChannelAction.NONE:
-            return ChannelOutcome.UNCHANGED
-        refresh_token = deps.vault.read(tenant_id, member_id)
-        if action is ChannelAction.STOP:
-            ChannelRetirer(deps.channels, deps.calendar).retire(state, refresh_token)
-            deps.members.update_calendar(tenant_id, member_id, channel_retired(), lease_owner=owner)
-            return ChannelOutcome.STOPPED
-        return _watch(deps, tenant_id, member_id, state, refresh_token, owner, action)
-    except (TokenMissing, ReauthRequired):
-        return ChannelOutcome.FAILED  # the next sync finds out and retires the channel
-    finally:
-        deps.members.update_calendar(tenant_id, member_id, lease_released(), lease_owner=owner)
+        return ChannelChange(ChannelOutcome.BUSY)
+    outcome = ChannelOutcome.FAILED  # TokenMissing, ReauthRequired: the next sync finds out
+    with contextlib.suppress(TokenMissing, ReauthRequired):
+        outcome = _change(deps, tenant_id, member_id, member.calendar, facts, owner)
+    # Released the way a sync ends (README.md#push-notifications): a push job that found this
+    # lease taken asked for one more sync, and that request is taken over here.
+    release = dataclasses.replace(lease_released(), push_resync_requested=False)
+    before = deps.members.update_calendar(tenant_id, member_id, release, lease_owner=owner)
+    return ChannelChange(outcome, resync_requested=bool(before and before.push_resync_requested))
+
+
+def _change(
+    deps: ChannelDeps, tenant_id: str, member_id: str, state: CalendarState, facts: SyncFacts, owner: str
+) -> ChannelOutcome:
+    action = push.channel_action(state, deps.clock.now(), facts, push_enabled=deps.settings.enabled)
+    if action is ChannelAction.NONE:
+        return ChannelOutcome.UNCHANGED
+    refresh_token = deps.vault.read(tenant_id, member_id)
+    if action is ChannelAction.STOP:
+        ChannelRetirer(deps.channels, deps.calendar).retire(state, refresh_token)
+        deps.members.update_calendar(tenant_id, member_id, channel_retired(), lease_owner=owner)
+        return ChannelOutcome.STOPPED
+    return _watch(deps, tenant_id, member_id, state, refresh_token, owner, action)
 
 
 def _watch(

@@ -32,17 +32,19 @@ def run_sync_job(deps: WorkerDeps, job: SyncJob, settings: SyncSettings) -> Sync
         deps.sync, job.tenant_id, job.member_id, settings=settings, push_job=job.reason is JobReason.PUSH
     )
     if summary.outcome is SyncOutcome.SYNCED:
-        if summary.resync_requested:
-            deps.publisher.publish([SyncJob(job.tenant_id, job.member_id, JobReason.PUSH)])
+        resync = summary.resync_requested
         if summary.final_state is not None:
             facts = SyncFacts(
                 previous_sync_at=summary.initial_state.last_sync_at if summary.initial_state else None,
                 changes_found=summary.events_seen > 0,
                 backstop=job.reason is JobReason.SCHEDULED,
             )
-            summary.channel = maintain_channel(
-                deps.channels, job.tenant_id, job.member_id, summary.final_state, facts
-            )
+            change = maintain_channel(deps.channels, job.tenant_id, job.member_id, summary.final_state, facts)
+            summary.channel = str(change.outcome)
+            resync = resync or change.resync_requested
+        if resync:
+            summary.resync_requested = True
+            deps.publisher.publish([SyncJob(job.tenant_id, job.member_id, JobReason.PUSH)])
     elif summary.outcome is SyncOutcome.NEEDS_REAUTH and summary.initial_state is not None:
         ChannelRetirer(deps.channels.channels, None).retire(summary.initial_state, None)
     return summary
