@@ -50,6 +50,7 @@ class CalendarUpdate:
     listing_full: bool | Unset = UNSET
     listing_time_min: datetime | Unset | None = UNSET
     generation: int | Unset = UNSET
+    listing_directory_mark: datetime | Unset | None = UNSET
     lease_owner: str | Unset | None = UNSET
     lease_expires_at: datetime | Unset | None = UNSET
     push_status: PushStatus | Unset = UNSET
@@ -95,6 +96,7 @@ def full_listing_started(
         page_token=None,
         listing_full=True,
         listing_time_min=window_start,
+        listing_directory_mark=None,
         generation=state.generation + 1,
         lease_expires_at=lease_expires_at,
     )
@@ -106,9 +108,14 @@ def full_sync_requested() -> CalendarUpdate:
     return CalendarUpdate(sync_token=None, page_token=None, listing_full=False, listing_time_min=None)
 
 
-def page_saved(next_page_token: str, *, lease_expires_at: datetime) -> CalendarUpdate:
-    """A page is written: the listing resumes from the next page (in this job or another)."""
-    return CalendarUpdate(page_token=next_page_token, lease_expires_at=lease_expires_at)
+def page_saved(
+    next_page_token: str, *, lease_expires_at: datetime, directory_mark: datetime | None = None
+) -> CalendarUpdate:
+    """A page is written: the listing resumes from the next page (in this job or another), and
+    knows which directory-change mark it first saw."""
+    return CalendarUpdate(
+        page_token=next_page_token, lease_expires_at=lease_expires_at, listing_directory_mark=directory_mark
+    )
 
 
 def listing_completed(
@@ -123,6 +130,7 @@ def listing_completed(
         page_token=None,
         listing_full=False,
         listing_time_min=None,
+        listing_directory_mark=None,
         last_sync_at=now,
         last_success_at=now,
         last_error=None,
@@ -188,7 +196,9 @@ def google_email_learned(google_email: str) -> CalendarUpdate:
 def connected(state: CalendarState, google_email: str | None, *, now: datetime) -> CalendarUpdate:
     """A fresh connection: due for a sync now, failures forgotten. The sync cursor and the push
     channel belong to one Google account's calendar: they are kept only when the account is
-    known to be the same one."""
+    known to be the same one. Otherwise the lease goes too, so a sync still running on the old
+    cursor can save nothing more (README.md#reliability): it fails, and its redelivered job
+    starts over from the reset cursor."""
     same_account = google_email is not None and state.google_email == google_email
     update = CalendarUpdate(
         status=ConnectionStatus.CONNECTED,
@@ -206,6 +216,9 @@ def connected(state: CalendarState, google_email: str | None, *, now: datetime) 
         page_token=None,
         listing_full=False,
         listing_time_min=None,
+        listing_directory_mark=None,
+        lease_owner=None,
+        lease_expires_at=None,
     )
 
 

@@ -40,6 +40,9 @@ class Tenant:
     name: str
     internal_domains: tuple[str, ...] = ()  # normalised
     settings: TenantSettings = field(default_factory=TenantSettings)
+    # When the last re-match after a directory change began (`directoryChangedAt`, ours): a sync
+    # that saw another value re-plans what it wrote (README.md#reliability).
+    directory_changed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,9 @@ class CalendarState:
     listing_full: bool = False  # whether the listing in progress is a full one
     listing_time_min: datetime | None = None  # timeMin of the full listing in progress
     generation: int = 0  # bumped at each full listing; copies not re-seen in it are stale
+    # The directory-change mark the listing in progress first saw, saved with its cursor: a job
+    # resuming the listing re-plans what earlier jobs wrote if the directory moved since.
+    listing_directory_mark: datetime | None = None
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
     # The push channel (`calendar.push.*`, README.md#push-notifications): contract fields first.

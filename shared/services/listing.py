@@ -93,12 +93,18 @@ class Listing:
         if self._on_page:
             self._on_page(self._summary)
         if page.next_page_token:
-            self._calendar.save(page_saved(page.next_page_token, lease_expires_at=self._lease_expiry()))
+            saved = page_saved(
+                page.next_page_token,
+                lease_expires_at=self._lease_expiry(),
+                directory_mark=self._writer.directory_mark(),
+            )
+            self._calendar.save(saved)
             if self._is_over_budget() and self._deps.publisher is not None:
                 return self._continue_in_new_job()
             return None
         if self._calendar.state.listing_full:
             self._writer.reconcile_after_full_listing()
+        self._writer.replan_if_directory_moved()
         now = self._deps.clock.now()
         due = next_sync_time(self._calendar.state, now, self._settings.backstop)
         self._calendar.save(listing_completed(page.next_sync_token, now=now, next_sync_at=due))

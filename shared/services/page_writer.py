@@ -14,7 +14,7 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from shared.domain import events as event_rules
@@ -42,6 +42,9 @@ from shared.services.recompute import (
     read_plan_apply,
 )
 from shared.services.sync_run import LeasedCalendar, SyncDeps, SyncSettings, SyncSummary
+
+# The mark of a directory no re-match has ever changed (`Tenant.directory_changed_at` unset).
+NO_MARK = datetime.fromtimestamp(0, UTC)
 
 T = TypeVar("T")
 
@@ -74,6 +77,9 @@ class PageWriter:
         # every copy written since, the only meetings the member can hold.
         self._first_listing_meeting_keys: dict[str, str] | None = None
         self._too_large_seen: set[tuple[str, str]] = set()  # (meeting key, event id) counted
+        self._meetings_written: set[str] = set()  # meeting keys of the plans this job applied
+        # The directory mark an earlier job of this listing saw (README.md#reliability).
+        self._resumed_mark = calendar.state.listing_directory_mark
 
     def _tenant(self) -> Tenant:
         """Raises NotFound for an unknown tenant, TransientError."""
@@ -91,6 +97,7 @@ class PageWriter:
         listing, every meeting the member holds is one this sync stores, so bare cancelled stubs
         are mapped from memory instead of by a query."""
         self._first_listing_meeting_keys = {} if self._is_first_listing() else None
+        self._resumed_mark = None
 
     def _is_first_listing(self) -> bool:
         """The member's first full listing (generation 1): it held no meeting before it."""
@@ -292,11 +299,58 @@ class PageWriter:
             gave_up=f"meetings kept changing {when}",
         )
 
+    # --- the directory moved while this listing ran (README.md#reliability) ------------------
+
+    def directory_mark(self) -> datetime | None:
+        """The directory-change mark this listing first saw (saved with its cursor, so a job
+        resuming the listing knows it), or None when it has looked nothing up yet."""
+        saved = self._resumed_mark
+        tenant = self._directory.tenant_if_read()
+        if saved is not None or tenant is None:
+            return saved
+        return tenant.directory_changed_at or NO_MARK
+
+    def replan_if_directory_moved(self) -> None:
+        """If a re-match after a directory change began since this listing looked the directory
+        up, it may have read meetings before this listing wrote them with what it had looked up:
+        re-plan them with the directory as it is now (in a resumed listing, every meeting the
+        member holds: earlier jobs' writes are not known here). Raises TransientError."""
+        for _ in range(3):  # a directory that keeps moving: the next re-match covers the rest
+            seen, resumed = self.directory_mark(), self._resumed_mark is not None
+            if seen is None:
+                return
+            now = self._deps.directory.get_tenant(self._calendar.tenant_id).directory_changed_at or NO_MARK
+            if now == seen:
+                return
+            keys = set(self._meetings_written)
+            if resumed:
+                keys.update(
+                    self._deps.meetings.meeting_keys_held_by(
+                        self._calendar.tenant_id, self._calendar.member.id
+                    )
+                )
+            self._directory = DirectoryCache(self._deps.directory, self._calendar.tenant_id)
+            self._resumed_mark = None  # from here on, what the fresh cache sees counts
+            self._replan(sorted(keys))
+
+    def _replan(self, keys: Sequence[str]) -> None:
+        def decide(_: Sequence[str], stored: dict[str, StoredMeeting]) -> Plan:
+            context = self._directory.context(copies_in_meetings(stored.values()))
+            return planning.plan_rematch(stored, context, self._deps.clock.now())
+
+        with self._summary_lock:
+            self._summary.replanned += len(keys)
+        for start in range(0, len(keys), self._settings.chunk_size):
+            chunk = keys[start : start + self._settings.chunk_size]
+            self._recompute(chunk, lambda part: part, decide, "re-planned after a directory change", _keep)
+
     def _apply_plan(self, plan: Plan) -> None:
         if plan.is_empty:
             return
         self._calendar.ensure_held(self._deps.clock.now(), self._settings.lease_fence_s)
         self._deps.meetings.apply(self._calendar.tenant_id, plan)
+        with self._summary_lock:
+            self._meetings_written.update(write.meeting_key for write in plan.meeting_writes)
         unmatched = ambiguous = 0
         for write in plan.meeting_writes:
             if write.record is None or write.record.interaction_hashes:
@@ -316,6 +370,11 @@ class PageWriter:
     def _count_conflict(self) -> None:
         with self._summary_lock:
             self._summary.conflicts += 1
+
+
+def _keep(keys: Sequence[str], too_large: frozenset[str]) -> Sequence[str]:
+    """Re-planning leaves a meeting too large to store as it was (as the re-match does)."""
+    return [key for key in keys if key not in too_large]
 
 
 def _meeting_keys_touched(changes: Relevant, stub_meeting_keys: Mapping[str, str]) -> Collection[str]:

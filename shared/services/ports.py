@@ -201,6 +201,12 @@ class RematchMeetingStore(MeetingStore, Protocol):
 
 
 class RematchDirectoryStore(DirectoryStore, Protocol):
+    def mark_directory_changed(self, tenant_id: str, at: datetime) -> None:
+        """Record that a re-match after a directory change begins (`Tenant.directory_changed_at`):
+        a sync that looked the directory up before sees the mark at its end and re-plans what it
+        wrote. An unknown tenant is left alone. Raises TransientError."""
+        ...
+
     def refresh_derived_keys(
         self, tenant_id: str, collection: Collection, document_id: str
     ) -> tuple[frozenset[str], frozenset[str]]:

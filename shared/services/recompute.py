@@ -48,6 +48,10 @@ class DirectoryCache:
         self._users: dict[str, Any] = {}
         self._accounts: dict[str, Any] = {}
 
+    def tenant_if_read(self) -> Tenant | None:
+        """The tenant as this cache read it, or None when it has not looked anything up yet."""
+        return self._tenant
+
     def tenant(self) -> Tenant:
         """Raises NotFound for an unknown tenant, TransientError."""
         if self._tenant is None:

@@ -183,6 +183,7 @@ def rematch_tenant(
     started = time.monotonic()
     summary = RematchSummary(tenant_id, "tenant")
     deps.directory.get_tenant(tenant_id)  # an unknown tenant is an error, not "0 meetings"
+    deps.directory.mark_directory_changed(tenant_id, deps.clock.now())  # before the read
     keys = [key for page in deps.meetings.meeting_keys(tenant_id, settings.page_size) for key in page]
     _Rematch(deps, summary, settings, on_progress).run(keys)
     return finished(summary, started)
@@ -299,6 +300,7 @@ def _rematch_addresses(
     summary.emails, summary.domains = len(emails), len(domains)
     if not emails and not domains:
         return
+    deps.directory.mark_directory_changed(summary.tenant_id, deps.clock.now())  # before the read
     keys = deps.meetings.meeting_keys_for_addresses(summary.tenant_id, sorted(emails), sorted(domains))
     _Rematch(deps, summary, settings or RematchSettings(), on_progress).run(keys)
 

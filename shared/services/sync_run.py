@@ -83,6 +83,7 @@ class SyncSummary:
     malformed: int = 0
     excluded: int = 0  # dropped: organizer or an attendee excluded (README.md#exclusions)
     too_large: int = 0  # held events dropped: what would be stored exceeds the database's limits
+    replanned: int = 0  # meetings planned again: the directory changed while this sync ran
     meetings_written: int = 0
     interactions_written: int = 0
     interactions_deleted: int = 0

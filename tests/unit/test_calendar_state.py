@@ -75,6 +75,7 @@ def test_applying_an_update_of_any_one_field_sets_exactly_that_field() -> None:
         listing_full=True,
         listing_time_min=WINDOW_START,
         generation=1,
+        listing_directory_mark=NOW,
         lease_owner=None,
         lease_expires_at=None,
         push_status=PushStatus.ACTIVE,
@@ -106,14 +107,19 @@ def test_a_full_listing_drops_the_cursor_moves_the_generation_on_and_renews_the_
         "listing_full": True,
         "listing_time_min": WINDOW_START,
         "generation": 5,
+        "listing_directory_mark": None,
         "lease_expires_at": LEASE_UNTIL,
     }
     assert update.apply_to(SYNCING).lease_owner == "worker-a"
 
 
-def test_a_saved_page_moves_the_page_token_and_renews_the_lease() -> None:
-    update = calendar_state.page_saved("page-4", lease_expires_at=LEASE_UNTIL)
-    assert update.changed_fields() == {"page_token": "page-4", "lease_expires_at": LEASE_UNTIL}
+def test_a_saved_page_moves_the_page_token_renews_the_lease_and_keeps_the_directory_mark() -> None:
+    update = calendar_state.page_saved("page-4", lease_expires_at=LEASE_UNTIL, directory_mark=NOW)
+    assert update.changed_fields() == {
+        "page_token": "page-4",
+        "lease_expires_at": LEASE_UNTIL,
+        "listing_directory_mark": NOW,
+    }
 
 
 def test_a_completed_listing_saves_the_sync_token_clears_the_failures_and_releases_the_lease() -> None:
@@ -222,6 +228,9 @@ def test_connecting_an_unknown_google_account_resets_the_cursor_and_the_push_cha
         "page_token": None,
         "listing_full": False,
         "listing_time_min": None,
+        "listing_directory_mark": None,
+        "lease_owner": None,
+        "lease_expires_at": None,
         **calendar_state.channel_retired().changed_fields(),
     }
 

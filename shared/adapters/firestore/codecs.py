@@ -183,6 +183,7 @@ def tenant_from_document(tenant_id: str, data: Mapping[str, Any]) -> Tenant:
         name=str_or(data.get("name")),
         internal_domains=tuple(domains),
         settings=settings_from_document(data.get("settings")),
+        directory_changed_at=as_utc(data.get("directoryChangedAt")),
     )
 
 

@@ -3,7 +3,9 @@ matching reads them, and the directory writes of `calsync import`."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from google.api_core import exceptions as gexc
@@ -139,6 +141,12 @@ class FirestoreDirectoryStore:
             users_by_email={e: tuple(sorted(u, key=lambda x: x.id)) for e, u in users.items()},
             accounts_by_domain={d: tuple(sorted(a, key=lambda x: x.id)) for d, a in accounts.items()},
         )
+
+    def mark_directory_changed(self, tenant_id: str, at: datetime) -> None:
+        """Set the tenant's `directoryChangedAt`; an unknown tenant is left alone. Raises
+        TransientError."""
+        with translated("marking a directory change"), contextlib.suppress(gexc.NotFound):
+            self._tenant(tenant_id).update({"directoryChangedAt": at})
 
     def refresh_derived_keys(
         self, tenant_id: str, collection: directory_keys.Collection, document_id: str
