@@ -31,6 +31,7 @@ PermanentError (misconfiguration), from the ports as documented there.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -247,10 +248,7 @@ class ConnectService:
         if refused is not None:
             return refused
 
-        self._vault.store(tenant_id, member_id, grant.refresh_token)
-        connection = connected(member.calendar, grant.email, now=self._clock.now())
-        self._retire_replaced_channel(member, connection)
-        self._members.update_calendar(tenant_id, member_id, connection)
+        self._store_and_connect(tenant_id, member, grant.refresh_token, grant.email)
         queued = self._queue_first_sync(tenant_id, member_id)
         account_changed = member.calendar.google_email != grant.email
         self._log.info(
@@ -402,15 +400,33 @@ class ConnectService:
         if not token or any(c.isspace() for c in token) or len(token.encode()) > _MAX_REFRESH_TOKEN_BYTES:
             raise InvalidInput("the refresh token must be one non-empty line without spaces")
         member = self._members.get_member(tenant_id, member_id)
-        self._vault.store(tenant_id, member_id, token)
-        connection = connected(member.calendar, None, now=self._clock.now())
-        self._retire_replaced_channel(member, connection)
-        self._members.update_calendar(tenant_id, member_id, connection)
+        self._store_and_connect(tenant_id, member, token, None)
         queued = self._queue_first_sync(tenant_id, member_id)
         self._log.info(
             "refresh token set", tenant_id=tenant_id, member_id=member_id, first_sync_queued=queued
         )
         return queued
+
+    def _store_and_connect(
+        self, tenant_id: str, member: Member, refresh_token: str, google_email: str | None
+    ) -> None:
+        """Store the token, then mark the member connected. If marking fails for a member that
+        was not connected, the token just stored is revoked and its secret destroyed, so no live
+        token is left behind for a member who is not connected (README.md#reliability); for a
+        member connected before, the new token is kept (the old versions are gone already) and
+        the connection stays as it was. Raises what the ports raise."""
+        self._vault.store(tenant_id, member.id, refresh_token)
+        connection = connected(member.calendar, google_email, now=self._clock.now())
+        try:
+            self._retire_replaced_channel(member, connection)
+            self._members.update_calendar(tenant_id, member.id, connection)
+        except CalsyncError:
+            if member.calendar.status is not ConnectionStatus.CONNECTED:
+                with contextlib.suppress(CalsyncError):  # best effort: the error raised is the one to report
+                    self._oauth.revoke(refresh_token)
+                with contextlib.suppress(CalsyncError):
+                    self._vault.destroy(tenant_id, member.id)
+            raise
 
     def _retire_replaced_channel(self, member: Member, connection: CalendarUpdate) -> None:
         """A connection that drops the push channel (another or an unknown Google account):

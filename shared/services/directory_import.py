@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from shared.domain.directory_file import DirectoryFile, DirectoryFileInvalid, parse_directory
 from shared.services.exclusions import ExclusionDeps, ExclusionSummary, apply_import_exclusions
 from shared.services.ports import DirectoryImportStore
-from shared.services.rematch import RematchDeps, RematchSummary, read_before_import, rematch_after_import
+from shared.services.rematch import (
+    RematchDeps,
+    RematchKeys,
+    RematchSummary,
+    import_rematch_keys,
+    read_before_import,
+    rematch_keys,
+)
 
 
 @dataclass(frozen=True)
@@ -44,7 +51,10 @@ def validate_directory(text: str | bytes, store: DirectoryImportStore) -> Direct
 def import_directory(text: str | bytes, store: DirectoryImportStore) -> ImportSummary:
     """Validate the whole file, then upsert it. Raises DirectoryFileInvalid (nothing written),
     TransientError (Firestore unavailable; the import can be re-run: it is an upsert)."""
-    directory = validate_directory(text, store)
+    return _write(validate_directory(text, store), store)
+
+
+def _write(directory: DirectoryFile, store: DirectoryImportStore) -> ImportSummary:
     counts = store.write_directory(directory)
     return ImportSummary(
         tenant_id=directory.tenant.id,
@@ -76,11 +86,18 @@ def import_and_rematch(
     (nothing written), NotFound, TransientError (the import and the re-match can both be re-run).
     With `exclusions`, the exclusions the file adds are purged and those it removes make the
     next sync of the members concerned a full one (shared.services.exclusions)."""
-    parsed = parse_directory(text)
-    if not parsed.tenant.id:  # invalid anyway: let validation name every problem
-        validate_directory(text, store)
+    parsed = validate_directory(text, store)  # nothing is written for a file with a bad row
     before = read_before_import(deps, parsed)
-    imported = import_directory(text, store)
-    rematched = rematch_after_import(deps, parsed, before)
+    tenant_id = parsed.tenant.id
+    # What this import changes for matching is recorded before it writes, with what an earlier
+    # import that stopped midway left to do (README.md#reliability): a re-run finishes both.
+    emails, domains, every = store.pending_rematch(tenant_id)
+    keys = import_rematch_keys(parsed, before) | RematchKeys(emails, domains, every)
+    if not keys.is_empty:
+        store.save_pending_rematch(tenant_id, keys.emails, keys.domains, keys.every_meeting)
+    imported = _write(parsed, store)
+    rematched = rematch_keys(deps, tenant_id, keys)
+    if not keys.is_empty:
+        store.clear_pending_rematch(tenant_id)
     excluded = apply_import_exclusions(exclusions, parsed, before) if exclusions is not None else None
     return ImportResult(imported, rematched, excluded)

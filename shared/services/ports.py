@@ -234,6 +234,22 @@ class DirectoryImportStore(Protocol):
         """Upsert a validated directory; returns counts. Raises TransientError."""
         ...
 
+    def pending_rematch(self, tenant_id: str) -> tuple[frozenset[str], frozenset[str], bool]:
+        """The (emails, domains, every meeting) an import recorded before writing and did not
+        re-match (it stopped midway); empty when none. Raises TransientError."""
+        ...
+
+    def save_pending_rematch(
+        self, tenant_id: str, emails: frozenset[str], domains: frozenset[str], every_meeting: bool
+    ) -> None:
+        """Record what an import is about to change for matching, before it writes anything.
+        Raises TransientError."""
+        ...
+
+    def clear_pending_rematch(self, tenant_id: str) -> None:
+        """The import's re-match is done. Raises TransientError."""
+        ...
+
 
 class ExclusionStore(Protocol):
     """The tenant's and the members' `excludedAddresses` (README.md#exclusions)."""

@@ -225,25 +225,36 @@ def read_before_import(deps: RematchDeps, directory: DirectoryFile) -> Directory
     )
 
 
-def rematch_after_import(
-    deps: RematchDeps,
-    directory: DirectoryFile,
-    before: DirectoryBefore,
-    settings: RematchSettings | None = None,
-    *,
-    on_progress: Progress | None = None,
-) -> RematchSummary:
-    """Re-match what an import changed: the meetings of the users and accounts whose matching
-    fields changed (old and new keys). When the tenant's own matching rules changed (internal
-    domains, free-mail exceptions, `excludeDeclined`, or the members' addresses), every meeting
-    of the tenant. Raises NotFound, TransientError."""
-    tenant_id = directory.tenant.id
+@dataclass(frozen=True)
+class RematchKeys:
+    """What an import's re-match covers: the meetings containing these emails or domain levels,
+    or every meeting of the tenant."""
+
+    emails: frozenset[str] = frozenset()
+    domains: frozenset[str] = frozenset()
+    every_meeting: bool = False
+
+    def __or__(self, other: RematchKeys) -> RematchKeys:
+        return RematchKeys(
+            self.emails | other.emails,
+            self.domains | other.domains,
+            self.every_meeting or other.every_meeting,
+        )
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.emails or self.domains or self.every_meeting)
+
+
+def import_rematch_keys(directory: DirectoryFile, before: DirectoryBefore) -> RematchKeys:
+    """What an import of `directory` over `before` changes for matching (pure, known before
+    anything is written): the old and new keys of the users and accounts whose matching fields
+    change; every meeting when the tenant's own matching rules change (internal domains,
+    free-mail exceptions, `excludeDeclined`, a member's address). Nothing for a new tenant."""
     if before.tenant is None:  # a new tenant: no meeting can be stored yet
-        return RematchSummary(tenant_id, "import", skipped="new tenant: no stored meetings")
-    if _tenant_rules_changed(deps, directory, before):
-        summary = rematch_tenant(deps, tenant_id, settings, on_progress=on_progress)
-        summary.scope = "import (tenant rules changed: every meeting)"
-        return summary
+        return RematchKeys()
+    if _tenant_rules_changed(directory, before):
+        return RematchKeys(every_meeting=True)
     emails: set[str] = set()
     domains: set[str] = set()
     for user in directory.users:
@@ -252,8 +263,26 @@ def rematch_after_import(
     for account in directory.accounts:
         new_account = {"domains": list(account.raw_domains), "domainKeys": list(account.domains)}
         _add_changed(ACCOUNTS, before.accounts.get(account.id), new_account, emails, domains)
+    return RematchKeys(frozenset(emails), frozenset(domains))
+
+
+def rematch_keys(
+    deps: RematchDeps,
+    tenant_id: str,
+    keys: RematchKeys,
+    settings: RematchSettings | None = None,
+    *,
+    on_progress: Progress | None = None,
+) -> RematchSummary:
+    """Re-match what `keys` cover (the end of `calsync import`). Raises NotFound, TransientError."""
+    if keys.is_empty:
+        return RematchSummary(tenant_id, "import", skipped="nothing the import changed concerns matching")
+    if keys.every_meeting:
+        summary = rematch_tenant(deps, tenant_id, settings, on_progress=on_progress)
+        summary.scope = "import (tenant rules changed: every meeting)"
+        return summary
     return rematch_addresses(
-        deps, tenant_id, emails, domains, settings, scope="import", on_progress=on_progress
+        deps, tenant_id, keys.emails, keys.domains, settings, scope="import", on_progress=on_progress
     )
 
 
@@ -271,7 +300,7 @@ def _add_changed(
     domains.update(changed_domains)
 
 
-def _tenant_rules_changed(deps: RematchDeps, directory: DirectoryFile, before: DirectoryBefore) -> bool:
+def _tenant_rules_changed(directory: DirectoryFile, before: DirectoryBefore) -> bool:
     old = before.tenant
     new = directory.tenant
     if old is None:
@@ -283,7 +312,9 @@ def _tenant_rules_changed(deps: RematchDeps, directory: DirectoryFile, before: D
         new.settings.free_mail_domains_allowed,
     ):
         return True
-    return deps.directory.member_emails(new.id) != before.member_emails
+    # A member of the file with an address no member had: a new member, or one whose address
+    # changed (its old address leaves the members' set).
+    return any(member.email not in before.member_emails for member in directory.members)
 
 
 # --- the work ----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ looked the directory up; a stand-in that holds a listing while the member reconn
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterable
 from dataclasses import replace
@@ -15,10 +16,12 @@ from typing import Any
 import pytest
 
 from shared import bootstrap
+from shared.domain.calendar_state import disconnected
 from shared.domain.directory_keys import ACCOUNTS
 from shared.domain.models import DirectorySnapshot
-from shared.errors import TransientError
+from shared.errors import TokenMissing, TransientError
 from shared.sandbox.google_standin import GoogleStandIn
+from shared.services.directory_import import import_and_rematch
 from shared.services.ports import DirectoryChange, DirectoryStore
 from shared.services.rematch import rematch_directory_change
 from shared.services.sync import SyncDeps, sync_member
@@ -138,3 +141,93 @@ def test_a_reconnect_during_a_sync_keeps_its_cursor_reset(
     assert again.full
     held = bootstrap.meeting_store().meeting_keys_held_by(TENANT, "m-anna")
     assert held == []  # the new account's calendar is empty: nothing of the old one stays
+
+
+# --- partial writes ---------------------------------------------------------------------------
+
+
+class StopsAfterWriting:
+    """An import store whose Firestore fails right after the directory rows were written (the
+    process dies, the network goes), before the import's re-match ran."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def write_directory(self, directory: Any) -> dict[str, int]:
+        self._inner.write_directory(directory)
+        raise TransientError("Firestore unavailable while writing the directory")
+
+
+def _moved_user_file() -> bytes:
+    data = json.loads((sandbox.SAMPLE_DIR / "tenant.json").read_text())
+    for user in data["users"]:
+        if user["email"] == "road.runner@acme.com":
+            user["accountId"] = "acc-globex"
+    return json.dumps(data).encode()
+
+
+def _accounts_of(email: str) -> set[str]:
+    return {
+        item.account_id
+        for item in bootstrap.meeting_store().list_interactions(TENANT)
+        if any(a.email == email for a in item.attendees)
+    }
+
+
+def test_an_import_that_stopped_midway_is_finished_by_running_it_again(deps: SyncDeps) -> None:
+    for member in sandbox.sample_members():
+        sync_member(deps, TENANT, member["id"])
+    assert _accounts_of("road.runner@acme.com") == {"acc-acme"}
+    text = _moved_user_file()
+    store = bootstrap.directory_store()
+    with pytest.raises(TransientError):
+        import_and_rematch(text, bootstrap.rematch_deps(), StopsAfterWriting(store))
+    assert _accounts_of("road.runner@acme.com") == {"acc-acme"}  # written, not re-matched yet
+
+    again = import_and_rematch(text, bootstrap.rematch_deps(), store)  # what the operator does
+    assert again.rematched.meetings >= 1
+    assert _accounts_of("road.runner@acme.com") == {"acc-globex"}
+    assert store.pending_rematch(TENANT) == (frozenset(), frozenset(), False)  # nothing left to do
+
+
+class FailsToMarkConnected:
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def update_calendar(self, *args: Any, **kwargs: Any) -> Any:
+        raise TransientError("Firestore unavailable while marking the member connected")
+
+
+def _connect_service_failing_to_mark(standin: GoogleStandIn) -> Any:
+    service = bootstrap.connect_service(full_oauth=False)
+    service._members = FailsToMarkConnected(service._members)
+    return service
+
+
+def test_a_token_stored_for_a_member_who_could_not_be_marked_connected_is_destroyed(
+    deps: SyncDeps, standin: GoogleStandIn
+) -> None:
+    bootstrap.member_store().update_calendar(TENANT, "m-ben", disconnected())  # not connected now
+    bootstrap.token_vault().destroy(TENANT, "m-ben")
+    token = standin.issue_refresh_token("ben@northwind-cs.com")
+    with pytest.raises(TransientError):
+        _connect_service_failing_to_mark(standin).set_token(TENANT, "m-ben", token)
+    with pytest.raises(TokenMissing):
+        bootstrap.token_vault().read(TENANT, "m-ben")  # no live token left behind
+    assert bootstrap.member_store().get_member(TENANT, "m-ben").calendar.status == "disconnected"
+
+
+def test_a_reconnect_that_could_not_be_recorded_keeps_the_member_working(
+    deps: SyncDeps, standin: GoogleStandIn
+) -> None:
+    token = standin.issue_refresh_token("anna@northwind-cs.com")
+    with pytest.raises(TransientError):
+        _connect_service_failing_to_mark(standin).set_token(TENANT, "m-anna", token)
+    assert bootstrap.token_vault().read(TENANT, "m-anna") == token  # the new one (older destroyed)
+    assert sync_member(deps, TENANT, "m-anna").outcome == "synced"

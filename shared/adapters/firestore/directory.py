@@ -33,6 +33,9 @@ from shared.domain.exclusions import Exclusions, exclusions_from_document
 from shared.domain.models import Account, ConnectionStatus, DirectorySnapshot, Tenant, User
 from shared.errors import NotFound, TransientError
 
+PENDING_REMATCH = "pendingRematch"  # tenants/{t}/pendingRematch/{n}: an import's re-match to do
+_PENDING_KEYS_PER_DOCUMENT = 10_000
+
 
 class FirestoreDirectoryStore:
     """Implements `DirectoryStore` (shared.services.ports), plus the reads and writes of
@@ -141,6 +144,48 @@ class FirestoreDirectoryStore:
             users_by_email={e: tuple(sorted(u, key=lambda x: x.id)) for e, u in users.items()},
             accounts_by_domain={d: tuple(sorted(a, key=lambda x: x.id)) for d, a in accounts.items()},
         )
+
+    # --- an import's re-match, recorded before the import writes (README.md#reliability) --------
+
+    def pending_rematch(self, tenant_id: str) -> tuple[frozenset[str], frozenset[str], bool]:
+        emails: set[str] = set()
+        domains: set[str] = set()
+        every = False
+        with translated("reading a pending re-match"):
+            for snapshot in self._tenant(tenant_id).collection(PENDING_REMATCH).stream():
+                data = snapshot.to_dict() or {}
+                emails.update(e for e in data.get("emails") or [] if isinstance(e, str))
+                domains.update(d for d in data.get("domains") or [] if isinstance(d, str))
+                every = every or data.get("everyMeeting") is True
+        return frozenset(emails), frozenset(domains), every
+
+    def save_pending_rematch(
+        self, tenant_id: str, emails: frozenset[str], domains: frozenset[str], every_meeting: bool
+    ) -> None:
+        """One document per 10,000 keys (a document holds at most 1 MiB), all in one commit
+        (or several of 500 documents, the first ones first)."""
+        keys = [("emails", e) for e in sorted(emails)] + [("domains", d) for d in sorted(domains)]
+        parts = list(chunks(keys, _PENDING_KEYS_PER_DOCUMENT)) or [[]]
+        collection = self._tenant(tenant_id).collection(PENDING_REMATCH)
+        with translated("recording a pending re-match"):
+            for group_start in range(0, len(parts), MAX_WRITES_PER_COMMIT):
+                batch = self._db.batch()
+                for number, part in enumerate(parts[group_start : group_start + MAX_WRITES_PER_COMMIT]):
+                    batch.set(
+                        collection.document(f"{group_start + number:06d}"),
+                        {
+                            "emails": [k for kind, k in part if kind == "emails"],
+                            "domains": [k for kind, k in part if kind == "domains"],
+                            "everyMeeting": every_meeting,
+                        },
+                    )
+                batch.commit()
+
+    def clear_pending_rematch(self, tenant_id: str) -> None:
+        collection = self._tenant(tenant_id).collection(PENDING_REMATCH)
+        with translated("clearing a pending re-match"):
+            for reference in collection.list_documents():
+                reference.delete()
 
     def mark_directory_changed(self, tenant_id: str, at: datetime) -> None:
         """Set the tenant's `directoryChangedAt`; an unknown tenant is left alone. Raises
