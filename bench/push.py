@@ -54,7 +54,7 @@ class PushSizes:
 
 
 FULL = PushSizes(20, 100, 10.0, 50, 1.0, 20, 20, 7)
-SMOKE = PushSizes(3, 6, 10.0, 10, 0.5, 2, 2, 1)
+SMOKE = PushSizes(3, 6, 10.0, 10, 0.5, 2, 1, 1)
 
 
 def _anchor() -> datetime:
