@@ -1,7 +1,9 @@
 """`python -m bench [--smoke] [--only NAME ...] [--out PATH] [--runs N]` (also `make bench`).
 
 Starts its own emulators and Google stand-in, runs the scenarios, prints a table of medians and
-writes them to bench/results.json (docs/benchmarks.md says what each figure means).
+writes them to bench/results.json (docs/benchmarks.md says what each figure means). The push
+pipeline scenarios (push_freshness, push_burst) run last, in the whole local pipeline
+(shared.sandbox.local, push on), which starts emulators of its own once the others are stopped.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import exclude, push, rematch, scenarios
+from bench import exclude, push, push_day, rematch, scenarios
 from bench.sandbox import bench_sandbox
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
@@ -139,7 +141,7 @@ def _run_in_sandbox(
             "cold_start": lambda: scenarios.cold_start(tenant, sizes, _log),
             "rematch": lambda: rematch.run(smoke, sandbox, _log),
             "exclude": lambda: exclude.run(smoke, sandbox, _log),
-            "push_requests": lambda: push.quiet_day(sandbox, push_sizes, _log),
+            "push_requests": lambda: push_day.quiet_day(sandbox, push_sizes, _log),
         }
         for name in selected:
             _log(f"[{time.perf_counter() - started:6.1f}s] {name}")
