@@ -1,7 +1,9 @@
 """`python -m bench [--smoke] [--only NAME ...] [--out PATH] [--runs N]` (also `make bench`).
 
 Starts its own emulators and Google stand-in, runs the scenarios, prints a table of medians and
-writes them to bench/results.json (docs/benchmarks.md says what each figure means).
+writes them to bench/results.json (docs/benchmarks.md says what each figure means). The push
+pipeline scenarios (push_freshness, push_burst) run last, in the whole local pipeline
+(shared.sandbox.local, push on), which starts emulators of its own once the others are stopped.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import exclude, rematch, scenarios
+from bench import exclude, push, push_day, rematch, scenarios
 from bench.sandbox import bench_sandbox
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
@@ -33,7 +35,12 @@ SCENARIOS = (
     "cold_start",
     "rematch",
     "exclude",
+    "push_requests",
+    "push_freshness",
+    "push_burst",
 )
+# Scenarios run in the full local pipeline (shared.sandbox.local, push on), after the others.
+PIPELINE_SCENARIOS = ("push_freshness", "push_burst")
 
 # figure -> (label, unit, target description, check)
 FIGURES: dict[str, tuple[str, str, str, Any]] = {
@@ -57,6 +64,30 @@ FIGURES: dict[str, tuple[str, str, str, Any]] = {
     "exclude_docs_read": ("exclusion of 1 domain added: docs read", "", "", None),
     "exclude_meetings_mentioning": ("exclusion of 1 domain added: meetings mentioning it", "", "", None),
     "exclude_meetings_stored": ("exclusion of 1 domain added: meetings stored", "", "", None),
+    "calendar_requests_per_member_day": (
+        "push on, quiet calendar: Calendar requests per member-day",
+        "",
+        "<= 10",
+        lambda v: v <= 10,
+    ),
+    "calendar_requests_per_member_day_polling": (
+        "push off (polling every 15 min): Calendar requests per member-day",
+        "",
+        "= 96",
+        lambda v: v == 96,
+    ),
+    "push_freshness_p50_s": ("push: change -> stored interaction, p50", "s", "", None),
+    "push_freshness_p95_s": ("push: change -> stored interaction, p95", "s", "<= 5", lambda v: v <= 5),
+    "push_freshness_max_s": ("push: change -> stored interaction, max", "s", "", None),
+    "push_freshness_worker_runs": ("push: worker runs for the changes", "", "", None),
+    "push_burst_list_calls": (
+        "push: 50 notifications in 1 s: events.list calls",
+        "",
+        "<= 2",
+        lambda v: v <= 2,
+    ),
+    "push_burst_notifications_queued": ("push burst: notifications that queued a job", "", "", None),
+    "push_burst_notifications_coalesced": ("push burst: notifications coalesced", "", "", None),
 }
 
 
@@ -89,6 +120,49 @@ def print_table(figures: dict[str, float], smoke: bool, fanout_members: int) -> 
             print("  ".join("-" * w for w in widths))
 
 
+def _run_in_sandbox(
+    selected: list[str],
+    smoke: bool,
+    sizes: scenarios.Sizes,
+    push_sizes: push.PushSizes,
+    started: float,
+    collect: Callable[[dict[str, Any]], None],
+) -> None:
+    """The scenarios of the benchmark's own sandbox (emulators and stand-in, in-process services)."""
+    with bench_sandbox() as sandbox:
+        tenant = scenarios.SyncTenant(sandbox, sizes, _log)
+        steps = {
+            "full_sync": lambda: scenarios.full_sync(tenant, sizes, _log),
+            "nochange": lambda: scenarios.nochange(tenant, sizes, _log),
+            "changed": lambda: scenarios.changed(tenant, sizes, _log),
+            "fanout": lambda: scenarios.fanout(sandbox, sizes, _log),
+            "matching": lambda: scenarios.matching(sizes, _log),
+            "memory": lambda: scenarios.memory(tenant, sizes, _log),
+            "cold_start": lambda: scenarios.cold_start(tenant, sizes, _log),
+            "rematch": lambda: rematch.run(smoke, sandbox, _log),
+            "exclude": lambda: exclude.run(smoke, sandbox, _log),
+            "push_requests": lambda: push_day.quiet_day(sandbox, push_sizes, _log),
+        }
+        for name in selected:
+            _log(f"[{time.perf_counter() - started:6.1f}s] {name}")
+            collect(steps[name]())
+
+
+def _run_in_pipeline(
+    selected: list[str], push_sizes: push.PushSizes, started: float, collect: Callable[[dict[str, Any]], None]
+) -> None:
+    """The push scenarios of the whole local pipeline (its own emulators, stand-in and functions)."""
+    _log(f"[{time.perf_counter() - started:6.1f}s] starting the local pipeline (push on)")
+    with push.pipeline(push_sizes, _log) as pipe:
+        steps = {
+            "push_freshness": lambda: push.freshness(pipe, push_sizes, _log),
+            "push_burst": lambda: push.burst(pipe, push_sizes, _log),
+        }
+        for name in selected:
+            _log(f"[{time.perf_counter() - started:6.1f}s] {name}")
+            collect(steps[name]())
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one run (checks the bench works)")
@@ -116,24 +190,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         details.update(result.pop("_details", {}))
         figures.update(result)
 
-    with bench_sandbox() as sandbox:
-        tenant = scenarios.SyncTenant(sandbox, sizes, _log)
-        steps = {
-            "full_sync": lambda: scenarios.full_sync(tenant, sizes, _log),
-            "nochange": lambda: scenarios.nochange(tenant, sizes, _log),
-            "changed": lambda: scenarios.changed(tenant, sizes, _log),
-            "fanout": lambda: scenarios.fanout(sandbox, sizes, _log),
-            "matching": lambda: scenarios.matching(sizes, _log),
-            "memory": lambda: scenarios.memory(tenant, sizes, _log),
-            "cold_start": lambda: scenarios.cold_start(tenant, sizes, _log),
-            "rematch": lambda: rematch.run(args.smoke, sandbox, _log),
-            "exclude": lambda: exclude.run(args.smoke, sandbox, _log),
-        }
-        for name in SCENARIOS:
-            if name not in selected:
-                continue
-            _log(f"[{time.perf_counter() - started:6.1f}s] {name}")
-            collect(steps[name]())
+    push_sizes = push.SMOKE if args.smoke else push.FULL
+    in_sandbox = [name for name in SCENARIOS if name in selected and name not in PIPELINE_SCENARIOS]
+    if in_sandbox:
+        _run_in_sandbox(in_sandbox, args.smoke, sizes, push_sizes, started, collect)
+    in_pipeline = [name for name in PIPELINE_SCENARIOS if name in selected]
+    if in_pipeline:
+        _run_in_pipeline(in_pipeline, push_sizes, started, collect)
     elapsed = time.perf_counter() - started
 
     out: dict[str, Any] = {}
@@ -141,15 +204,20 @@ def run(argv: Sequence[str] | None = None) -> int:
         out = json.loads(args.out.read_text())
     out.update({k: float(v) for k, v in figures.items()})
     out.setdefault("details", {}).update(details)
-    out["meta"] = {
+    meta = {
         "smoke": args.smoke,
         "runs": sizes.runs,
         "sizes": dataclasses.asdict(sizes),
+        "push_sizes": dataclasses.asdict(push_sizes),
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "elapsed_s": round(elapsed, 1),
     }
+    if args.only and isinstance(out.get("meta"), dict):  # the earlier run's meta stays; this run's is added
+        out["meta"].setdefault("partial_runs", {})[",".join(selected)] = meta
+    else:
+        out["meta"] = meta
     bad = [k for k, v in figures.items() if not math.isfinite(float(v))]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2, sort_keys=False) + "\n")

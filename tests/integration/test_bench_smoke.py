@@ -34,6 +34,13 @@ KEYS = (
     "exclude_docs_read",
     "exclude_meetings_mentioning",
     "exclude_meetings_stored",
+    "calendar_requests_per_member_day",
+    "calendar_requests_per_member_day_polling",
+    "push_freshness_p50_s",
+    "push_freshness_p95_s",
+    "push_freshness_max_s",
+    "push_freshness_worker_runs",
+    "push_burst_list_calls",
 )
 
 
@@ -68,4 +75,10 @@ def test_the_smoke_benchmark_runs_and_writes_every_figure(tmp_path: Path, uses_e
     mentioning = results["exclude_meetings_mentioning"]
     assert 0 < mentioning < results["exclude_meetings_stored"] / 10
     assert results["exclude_docs_read"] <= 2 * mentioning + 60
+    # Push (docs/benchmarks.md#push-notifications): a quiet watched calendar is listed at the
+    # backstop only, a polled one at every 15-minute tick; every change arrives through the pipeline.
+    assert results["calendar_requests_per_member_day_polling"] == 96
+    assert results["calendar_requests_per_member_day"] <= 10
+    assert results["push_freshness_worker_runs"] >= 1
+    assert results["push_burst_list_calls"] >= 1
     assert "figure" in done.stdout  # the table was printed
