@@ -138,6 +138,7 @@ def listing_completed(
         next_sync_at=now if next_sync_at is None else next_sync_at,
         lease_owner=None,
         lease_expires_at=None,
+        push_queued_at=None,
         push_resync_requested=False,
     )
 

@@ -137,23 +137,35 @@ def judge(notification: Notification, record: ChannelRecord | None, key: bytes, 
 
 
 class Claim(StrEnum):
-    """What a change notification does to the member's pending push job."""
+    """What a change notification does to the member's push job. A claimed job is pending from
+    the notification that queued it until the end of the sync it runs."""
 
     QUEUE = "queue"  # none pending: claim one (then publish it)
-    PENDING = "pending"  # one is pending already: this notification joins it
+    RESYNC = "resync"  # its sync is running (the lease is held): ask it for one more round
+    PENDING = "pending"  # one is pending, or the running one was asked already: join it
     NOT_SYNCED = "not_synced"  # the member is not connected: nothing to sync
 
 
 def claim(state: CalendarState, now: datetime) -> Claim:
     if state.status is not ConnectionStatus.CONNECTED:
         return Claim.NOT_SYNCED
-    if state.push_queued_at is not None and now - state.push_queued_at < PENDING_JOB_TTL:
-        return Claim.PENDING
-    return Claim.QUEUE
+    if state.push_queued_at is None or now - state.push_queued_at >= PENDING_JOB_TTL:
+        return Claim.QUEUE
+    running = (
+        state.lease_owner is not None and state.lease_expires_at is not None and state.lease_expires_at > now
+    )
+    if running and not state.push_resync_requested:
+        return Claim.RESYNC
+    return Claim.PENDING
 
 
-def push_job_claimed(now: datetime) -> CalendarUpdate:
-    return CalendarUpdate(push_queued_at=now, push_last_notification_at=now)
+def claimed(decision: Claim, now: datetime) -> CalendarUpdate | None:
+    """What a claim writes on the member (None: nothing)."""
+    if decision is Claim.QUEUE:
+        return CalendarUpdate(push_queued_at=now, push_last_notification_at=now)
+    if decision is Claim.RESYNC:
+        return CalendarUpdate(push_resync_requested=True, push_last_notification_at=now)
+    return None
 
 
 def push_claim_released() -> CalendarUpdate:

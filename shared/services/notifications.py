@@ -70,7 +70,11 @@ _VERDICTS = {
     Verdict.FORGED: NotificationOutcome.FORGED,
     Verdict.STARTED: NotificationOutcome.STARTED,
 }
-_CLAIMS = {Claim.PENDING: NotificationOutcome.COALESCED, Claim.NOT_SYNCED: NotificationOutcome.NOT_SYNCED}
+_CLAIMS = {
+    Claim.PENDING: NotificationOutcome.COALESCED,
+    Claim.RESYNC: NotificationOutcome.COALESCED,
+    Claim.NOT_SYNCED: NotificationOutcome.NOT_SYNCED,
+}
 
 
 @dataclass(frozen=True)

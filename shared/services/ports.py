@@ -98,9 +98,9 @@ class MemberStore(Protocol):
     ) -> Member | None:
         """Take the member's sync lease in a transaction, if free, expired or already `owner`'s.
         Returns the member as read inside the transaction, or None when another live owner
-        holds it. For a `push_job` (README.md#push-notifications), the same transaction clears
-        the member's pending push job when the lease is taken, and requests a re-sync after the
-        running one when it is not. Raises NotFound, TransientError."""
+        holds it. A `push_job` (README.md#push-notifications) that finds the lease held requests
+        a re-sync after the running one and gives up its claim, in the same transaction.
+        Raises NotFound, TransientError."""
         ...
 
     def update_calendar(
@@ -119,8 +119,8 @@ class MemberStore(Protocol):
         ...
 
     def claim_push_job(self, tenant_id: str, member_id: str, now: datetime) -> Claim:
-        """For a change notification: read the member and, when `push.claim` says QUEUE, record
-        the claim (`push.push_job_claimed`) atomically with that read. Unknown members are
+        """For a change notification: read the member, decide with `push.claim`, and write what
+        that claim sets (`push.claimed`) atomically with the read. Unknown members are
         NOT_SYNCED. Raises TransientError."""
         ...
 
@@ -362,6 +362,7 @@ class JobReason(StrEnum):
 
     SCHEDULED = "scheduled"  # the fan-out: the member is due (polling, or the push backstop)
     PUSH = "push"  # a push notification: the calendar changed
+    RESYNC = "resync"  # notifications came while the member's sync ran: one more, after a pause
     RENEW = "renew"  # the fan-out: the member's push channel nears its expiry
     CONNECTED = "connected"  # the first sync after connecting
     CONTINUATION = "continuation"  # a sync that spent its time budget goes on

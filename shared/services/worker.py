@@ -1,7 +1,8 @@
 """One sync job, as `sync_worker` runs it: the sync, then what push notifications need after it
 (README.md#push-notifications).
 
-    sync_member -> synced: one more push job when a notification came while it ran;
+    [resync job: a short pause first, so a burst of changes is listed once]
+    sync_member -> synced: one more (resync) job when notifications came while it ran;
                            the channel created, renewed, replaced or stopped (services.channels)
                 -> needs_reauth: the channel's lookup entry deleted (its token cannot stop it)
 
@@ -11,12 +12,21 @@ cannot be published: the job is then redelivered, which is that same re-sync.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
-from shared.domain.push import SyncFacts
+from shared.domain import push
+from shared.domain.push import Claim, SyncFacts
 from shared.services.channels import ChannelDeps, ChannelRetirer, maintain_channel
 from shared.services.ports import JobPublisher, JobReason, SyncJob
 from shared.services.sync import SyncDeps, SyncOutcome, SyncSettings, SyncSummary, sync_member
+
+# How long a resync job waits before it lists: the notifications of a burst trail the changes
+# (Google sends them one by one), and those arriving meanwhile join this job (push.claim:
+# PENDING) instead of asking for yet another round. Only follow-ups wait; a first change is
+# listed at once.
+RESYNC_PAUSE_S = 3.0
+_PUSH_JOBS = (JobReason.PUSH, JobReason.RESYNC)
 
 
 @dataclass(frozen=True)
@@ -24,12 +34,15 @@ class WorkerDeps:
     sync: SyncDeps
     channels: ChannelDeps
     publisher: JobPublisher
+    resync_pause_s: float = RESYNC_PAUSE_S
 
 
 def run_sync_job(deps: WorkerDeps, job: SyncJob, settings: SyncSettings) -> SyncSummary:
     """Sync the job's member, then look after its push channel."""
+    if job.reason is JobReason.RESYNC:
+        time.sleep(deps.resync_pause_s)
     summary = sync_member(
-        deps.sync, job.tenant_id, job.member_id, settings=settings, push_job=job.reason is JobReason.PUSH
+        deps.sync, job.tenant_id, job.member_id, settings=settings, push_job=job.reason in _PUSH_JOBS
     )
     if summary.outcome is SyncOutcome.SYNCED:
         resync = summary.resync_requested
@@ -44,7 +57,20 @@ def run_sync_job(deps: WorkerDeps, job: SyncJob, settings: SyncSettings) -> Sync
             resync = resync or change.resync_requested
         if resync:
             summary.resync_requested = True
-            deps.publisher.publish([SyncJob(job.tenant_id, job.member_id, JobReason.PUSH)])
+            _queue_resync(deps, job)
     elif summary.outcome is SyncOutcome.NEEDS_REAUTH and summary.initial_state is not None:
         ChannelRetirer(deps.channels.channels, None).retire(summary.initial_state, None)
     return summary
+
+
+def _queue_resync(deps: WorkerDeps, job: SyncJob) -> None:
+    """Claim and publish the one more sync, as a notification would (a notification that came
+    in between may have claimed it already)."""
+    members = deps.sync.members
+    if members.claim_push_job(job.tenant_id, job.member_id, deps.sync.clock.now()) is not Claim.QUEUE:
+        return
+    try:
+        deps.publisher.publish([SyncJob(job.tenant_id, job.member_id, JobReason.RESYNC)])
+    except Exception:
+        members.update_calendar(job.tenant_id, job.member_id, push.push_claim_released())
+        raise

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.domain import push
+from shared.domain import calendar_state, push
 from shared.domain.models import CalendarState, ConnectionStatus, PushStatus
 from shared.domain.push import ChannelAction, ChannelRecord, Claim, SyncFacts, Verdict
 
@@ -110,13 +110,40 @@ def test_an_unknown_or_expired_channel_is_unknown() -> None:
 # --- coalescing -----------------------------------------------------------------------------------
 
 
+def claimed(state: CalendarState, decision: Claim, now: datetime = NOW) -> CalendarState:
+    update = push.claimed(decision, now)
+    return state if update is None else update.apply_to(state)
+
+
 def test_a_change_claims_a_job_unless_one_is_pending_or_the_member_is_not_connected() -> None:
     assert push.claim(CONNECTED, NOW) is Claim.QUEUE
-    pending = push.push_job_claimed(NOW).apply_to(CONNECTED)
+    pending = claimed(CONNECTED, Claim.QUEUE)
+    assert pending.push_queued_at == NOW
     assert pending.push_last_notification_at == NOW
     assert push.claim(pending, NOW + timedelta(minutes=9)) is Claim.PENDING
+    assert push.claimed(Claim.PENDING, NOW) is None  # joining writes nothing
     assert push.claim(pending, NOW + push.PENDING_JOB_TTL) is Claim.QUEUE  # its job was lost
     assert push.claim(push.push_claim_released().apply_to(pending), NOW) is Claim.QUEUE
+
+
+def test_a_change_while_the_claimed_job_runs_asks_it_for_one_more_round_once() -> None:
+    running = dataclasses.replace(
+        claimed(CONNECTED, Claim.QUEUE), lease_owner="worker-a", lease_expires_at=NOW + timedelta(minutes=9)
+    )
+    assert push.claim(running, NOW) is Claim.RESYNC
+    asked = claimed(running, Claim.RESYNC)
+    assert asked.push_resync_requested
+    assert push.claim(asked, NOW) is Claim.PENDING  # the burst's other notifications join
+    expired_lease = dataclasses.replace(running, lease_expires_at=NOW)
+    assert push.claim(expired_lease, NOW) is Claim.PENDING  # no sync runs: the pending job lists it
+
+
+def test_the_end_of_a_sync_frees_the_claim_and_takes_the_resync_request() -> None:
+    asked = claimed(claimed(CONNECTED, Claim.QUEUE), Claim.RESYNC)
+    ended = calendar_state.listing_completed("sync-2", now=NOW).apply_to(asked)
+    assert ended.push_queued_at is None
+    assert not ended.push_resync_requested
+    assert push.claim(ended, NOW) is Claim.QUEUE
     for status in (
         ConnectionStatus.DISCONNECTED,
         ConnectionStatus.NEEDS_REAUTH,

@@ -31,7 +31,7 @@ from shared.adapters.firestore.codecs import (
 )
 from shared.domain.calendar_state import CalendarUpdate
 from shared.domain.models import CalendarState, ConnectionStatus, Member
-from shared.domain.push import Claim, claim, push_job_claimed
+from shared.domain.push import Claim, claim, claimed
 from shared.errors import NotFound, TransientError
 from shared.services.ports import DueMember
 
@@ -76,9 +76,9 @@ class FirestoreMemberStore:
     ) -> Member | None:
         """Take the member's sync lease in a transaction, if free, expired or already `owner`'s.
         Returns the member as read inside the transaction (with the new lease), or None when
-        another live owner holds it. A `push_job` clears the pending push job it is (lease
-        taken) or asks the running sync for one more round (lease busy), in the same
-        transaction. Raises NotFound, TransientError (contention included)."""
+        another live owner holds it. A `push_job` that finds the lease busy asks the running
+        sync for one more round and gives up its claim, in the same transaction. Raises
+        NotFound, TransientError (contention included)."""
         ref = self._ref(tenant_id, member_id)
         expires = now + timedelta(seconds=ttl_s)
 
@@ -96,15 +96,11 @@ class FirestoreMemberStore:
                 and state.lease_expires_at > now
             )
             if held_by_other:
-                if push_job:
-                    transaction.update(ref, {_RESYNC_REQUESTED: True})
+                if push_job:  # this job ends here: the running sync takes its work over
+                    transaction.update(ref, {_RESYNC_REQUESTED: True, _QUEUED_AT: None})
                 return None
-            updates: dict[str, Any] = {"calendar.leaseOwner": owner, "calendar.leaseExpiresAt": expires}
+            transaction.update(ref, {"calendar.leaseOwner": owner, "calendar.leaseExpiresAt": expires})
             calendar = dataclasses.replace(state, lease_owner=owner, lease_expires_at=expires)
-            if push_job:
-                updates[_QUEUED_AT] = None
-                calendar = dataclasses.replace(calendar, push_queued_at=None)
-            transaction.update(ref, updates)
             return dataclasses.replace(member, calendar=calendar)
 
         try:
@@ -158,20 +154,22 @@ class FirestoreMemberStore:
         raise TransientError(f"member {member_id!r} kept changing while its sync lease was checked")
 
     def claim_push_job(self, tenant_id: str, member_id: str, now: datetime) -> Claim:
-        """Read the member; when `push.claim` says QUEUE, write the claim with a precondition on
-        the update time read (a concurrent write makes it read and decide again)."""
+        """Read the member, decide with `push.claim`, and write what the claim sets (if anything)
+        with a precondition on the update time read (a concurrent write makes it read and decide
+        again)."""
         ref = self._ref(tenant_id, member_id)
-        updates = calendar_updates(push_job_claimed(now))
         with translated("claiming a push job"):
             for _ in range(_OPTIMISTIC_ATTEMPTS):
                 snapshot = ref.get()
                 if not snapshot.exists:
                     return Claim.NOT_SYNCED
                 decision = claim(calendar_from_document((snapshot.to_dict() or {}).get("calendar")), now)
-                if decision is not Claim.QUEUE:
+                update = claimed(decision, now)
+                if update is None:
                     return decision
                 try:
-                    ref.update(updates, option=self._db.write_option(last_update_time=snapshot.update_time))
+                    option = self._db.write_option(last_update_time=snapshot.update_time)
+                    ref.update(calendar_updates(update), option=option)
                     return decision
                 except (gexc.FailedPrecondition, gexc.NotFound):
                     continue
