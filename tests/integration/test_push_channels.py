@@ -6,7 +6,7 @@ fed to `handle_notification` with the headers the stand-in sent)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -56,6 +56,8 @@ class SpyChannels:
         self._real, self._standin = real, standin
         self.calls: list[str] = []
         self.live_at_stop: list[list[str]] = []
+        self.probe: Callable[[], Any] | None = None  # what else to record at every stop
+        self.probed_at_stop: list[Any] = []
 
     def watch(self, *args: Any, **kwargs: Any) -> Any:
         self.calls.append("watch")
@@ -64,6 +66,8 @@ class SpyChannels:
     def stop(self, refresh_token: str, channel_id: str, resource_id: str) -> None:
         self.calls.append("stop")
         self.live_at_stop.append(sorted(c.id for c in self._standin.push.channels(EMAIL)))
+        if self.probe is not None:
+            self.probed_at_stop.append(self.probe())
         self._real.stop(refresh_token, channel_id, resource_id)
 
 
@@ -111,9 +115,10 @@ class World:
             channels=replace(base.channels, clock=clock, calendar=self.spy),
             publisher=publisher,
         )
-        self.notifications = NotificationDeps(
-            **{**vars(bootstrap.notification_deps()), "clock": clock, "publisher": publisher}
+        self.notifications: NotificationDeps = replace(
+            bootstrap.notification_deps(), clock=clock, publisher=publisher
         )
+        self.spy.probe = lambda: (self.state().push_channel_id, self.lookup_ids())
 
     @property
     def key(self) -> bytes:
@@ -355,6 +360,10 @@ def test_renewal_creates_and_stores_the_next_channel_then_stops_the_old_one(worl
     assert world.spy.calls == ["watch", "watch", "stop"]
     # During the overlap both channels were live at the stand-in.
     assert world.spy.live_at_stop == [sorted([str(old.push_channel_id), str(new.push_channel_id)])]
+    # When the old one was stopped, the new one was already the member's, with its lookup entry.
+    assert world.spy.probed_at_stop == [
+        (new.push_channel_id, sorted([str(old.push_channel_id), str(new.push_channel_id)]))
+    ]
     assert world.live() == [new.push_channel_id]
     assert world.lookup(str(old.push_channel_id)) is None
     assert world.lookup_ids() == [new.push_channel_id]
