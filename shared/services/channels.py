@@ -14,6 +14,7 @@ is tried again at the next sync. Nothing here fails the sync that ran before it.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,9 +26,21 @@ from shared.domain.models import CalendarState
 from shared.domain.push import ChannelAction, ChannelRecord, SyncFacts
 from shared.errors import CalsyncError, PermanentError, ReauthRequired, TokenMissing
 from shared.logs import get_logger
-from shared.services.ports import CalendarChannels, ChannelStore, Clock, MemberStore, TokenVault
+from shared.services.ports import (
+    CalendarChannels,
+    ChannelStore,
+    Clock,
+    JobPublisher,
+    JobReason,
+    MemberStore,
+    SyncJob,
+    TokenVault,
+)
 
 LEASE_TTL_S = 120.0  # the lease a channel change holds: a watch and a stop, with retries
+# Releasing the lease also takes over a push job's request for one more round (see
+# maintain_channel), as the end of a sync does.
+_RELEASED = dataclasses.replace(lease_released(), push_resync_requested=False)
 
 
 @dataclass(frozen=True)
@@ -66,11 +79,19 @@ class ChannelOutcome(StrEnum):
 
 
 def maintain_channel(
-    deps: ChannelDeps, tenant_id: str, member_id: str, state: CalendarState, facts: SyncFacts
+    deps: ChannelDeps,
+    tenant_id: str,
+    member_id: str,
+    state: CalendarState,
+    facts: SyncFacts,
+    *,
+    publisher: JobPublisher | None = None,
 ) -> ChannelOutcome:
     """After a successful sync whose end left the member in `state`: create, renew, replace or
-    stop its channel as `push.channel_action` says. Never raises for Google's answers; raises
-    TransientError only when Firestore fails (the job is redelivered; the sync is idempotent)."""
+    stop its channel as `push.channel_action` says. A push job that came while this held the
+    member's lease asked for one more round: it is published on `publisher` when the lease is
+    released, as a sync does. Never raises for Google's answers; raises TransientError only when
+    Firestore or the publish fails (the job is redelivered; the sync is idempotent)."""
     enabled = deps.settings.enabled
     if push.channel_action(state, deps.clock.now(), facts, push_enabled=enabled) is ChannelAction.NONE:
         return ChannelOutcome.UNCHANGED
@@ -80,19 +101,25 @@ def maintain_channel(
         return ChannelOutcome.BUSY
     state = member.calendar
     action = push.channel_action(state, deps.clock.now(), facts, push_enabled=enabled)
+    resync_requested = False  # read by the write that clears it (channel_retired() clears it too)
     try:
         if action is ChannelAction.NONE:
             return ChannelOutcome.UNCHANGED
         refresh_token = deps.vault.read(tenant_id, member_id)
         if action is ChannelAction.STOP:
             ChannelRetirer(deps.channels, deps.calendar).retire(state, refresh_token)
-            deps.members.update_calendar(tenant_id, member_id, channel_retired(), lease_owner=owner)
+            before = deps.members.update_calendar(tenant_id, member_id, channel_retired(), lease_owner=owner)
+            resync_requested = before is not None and before.push_resync_requested
             return ChannelOutcome.STOPPED
         return _watch(deps, tenant_id, member_id, state, refresh_token, owner, action)
     except (TokenMissing, ReauthRequired):
         return ChannelOutcome.FAILED  # the next sync finds out and retires the channel
     finally:
-        deps.members.update_calendar(tenant_id, member_id, lease_released(), lease_owner=owner)
+        before = deps.members.update_calendar(tenant_id, member_id, _RELEASED, lease_owner=owner)
+        if before is not None and before.push_resync_requested:
+            resync_requested = True
+        if resync_requested and publisher is not None:
+            publisher.publish([SyncJob(tenant_id, member_id, JobReason.PUSH)])
 
 
 def _watch(

@@ -2,7 +2,8 @@
 (README.md#push-notifications).
 
     sync_member -> synced: one more push job when a notification came while it ran;
-                           the channel created, renewed, replaced or stopped (services.channels)
+                           the channel created, renewed, replaced or stopped (services.channels),
+                           and one more push job when a notification came meanwhile
                 -> needs_reauth: the channel's lookup entry deleted (its token cannot stop it)
 
 Raises what `sync_member` raises (the retry contract), and TransientError when the follow-up job
@@ -41,7 +42,12 @@ def run_sync_job(deps: WorkerDeps, job: SyncJob, settings: SyncSettings) -> Sync
                 backstop=job.reason is JobReason.SCHEDULED,
             )
             summary.channel = maintain_channel(
-                deps.channels, job.tenant_id, job.member_id, summary.final_state, facts
+                deps.channels,
+                job.tenant_id,
+                job.member_id,
+                summary.final_state,
+                facts,
+                publisher=deps.publisher,
             )
     elif summary.outcome is SyncOutcome.NEEDS_REAUTH and summary.initial_state is not None:
         ChannelRetirer(deps.channels.channels, None).retire(summary.initial_state, None)
