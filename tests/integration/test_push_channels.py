@@ -571,3 +571,41 @@ def test_a_notification_during_a_running_sync_is_not_lost(world: World) -> None:
     assert not follow_up.resync_requested
     assert GROWN_KEY in sandbox.stored_interactions()
     assert len(world.publisher.jobs) == 2
+
+
+def test_a_notification_while_the_channel_is_being_created_is_not_lost(world: World) -> None:
+    """The channel's work holds the member's lease too (after the sync released it): a push job
+    that finds it taken asks for one more round, which must follow."""
+    world.standin.push.wait_for_sync = True  # the watch call waits while this hook runs
+    during: dict[str, Any] = {}
+
+    def change_and_notify(note: Notification) -> None:
+        if note.state != "sync" or during:
+            return
+        world.grow_event()  # the calendar changes while the watch call is under way
+        headers = {
+            "X-Goog-Channel-ID": note.channel_id,
+            "X-Goog-Channel-Token": note.headers["x-goog-channel-token"],
+            "X-Goog-Resource-ID": note.headers["x-goog-resource-id"],
+            "X-Goog-Resource-State": "exists",
+            "X-Goog-Message-Number": "2",
+        }
+        during["answer"] = handle_notification(world.notifications, headers).status
+        during["job"] = run_sync_job(world.deps, world.publisher.jobs[-1], SETTINGS)
+
+    world.receiver.on_notification = change_and_notify
+    summary = world.run(JobReason.CONNECTED)
+    world.receiver.on_notification = None
+
+    assert summary.channel is ChannelOutcome.WATCHED
+    assert during["answer"] == 200
+    assert during["job"].outcome is SyncOutcome.BUSY  # the channel's lease
+    assert GROWN_KEY not in sandbox.stored_interactions()
+    push_jobs = [j for j in world.publisher.jobs if j.reason is JobReason.PUSH]
+    assert len(push_jobs) == 2, "no follow-up job: the notification's change waits for the backstop"
+    follow_up = run_sync_job(world.deps, push_jobs[-1], SETTINGS)
+    assert follow_up.outcome is SyncOutcome.SYNCED
+    assert GROWN_KEY in sandbox.stored_interactions()
+    state = world.state()
+    assert not state.push_resync_requested
+    assert state.push_queued_at is None
