@@ -609,3 +609,43 @@ def test_a_notification_while_the_channel_is_being_created_is_not_lost(world: Wo
     state = world.state()
     assert not state.push_resync_requested
     assert state.push_queued_at is None
+
+
+def test_a_refused_renewal_keeps_the_live_channel_and_is_asked_again_a_day_later(world: World) -> None:
+    old = first_sync(world)
+    assert old.push_renew_at is not None
+    world.clock.value = old.push_renew_at + timedelta(seconds=1)
+    world.standin.push.faults.refuse_watch()
+
+    summary = world.run(JobReason.RENEW)
+
+    assert summary.channel is ChannelOutcome.REFUSED
+    refused_at = world.clock.now()
+    state = world.state()
+    assert state.push_status is PushStatus.ACTIVE  # the old channel still works until it expires
+    assert state.push_channel_id == old.push_channel_id
+    assert state.push_last_error is not None
+    assert "pushNotSupportedForRequestedResource" in state.push_last_error
+    assert world.live() == [old.push_channel_id]
+    assert world.lookup_ids() == [old.push_channel_id]
+    assert world.watch_posts() == 2
+    assert state.next_sync_at is not None
+    assert state.next_sync_at <= world.clock.now()  # polled at every run while the channel ends
+
+    for minutes in (5, 60, 600):  # the next runs do not ask Google again
+        world.clock.value = refused_at + timedelta(minutes=minutes)
+        assert [d.member_id for d in world.due(world.clock.now())] == [MEMBER]
+        summary = world.run(JobReason.RENEW)
+        assert summary.outcome is SyncOutcome.SYNCED
+        assert summary.channel is ChannelOutcome.UNCHANGED
+    assert world.watch_posts() == 2
+
+    world.clock.value = refused_at + push.WATCH_RETRY_AFTER_REFUSAL
+    summary = world.run(JobReason.RENEW)
+    assert summary.channel is ChannelOutcome.WATCHED
+    assert world.watch_posts() == 3
+    renewed = world.state()
+    assert renewed.push_channel_id not in (None, old.push_channel_id)
+    assert renewed.push_retry_at is None
+    assert renewed.push_last_error is None
+    assert world.lookup_ids() == [renewed.push_channel_id]
