@@ -30,6 +30,8 @@ ACME = "acc-acme"
 # It does not hold when the notifications trail the changes: a push job clears the member's
 # pending claim (`push.queuedAt`) when it starts (FirestoreMemberStore.acquire_lease), so every
 # notification delivered after that queues one more job, and each runs one more listing.
+# Not strict: how many listings a burst costs depends on the timing (a short burst, such as the
+# faulted one of 16 deliveries over ~0.4 s, sometimes costs only two).
 BURST_BUG = (
     "product bug: notifications delivered after a push job started queue another job each time "
     "(queuedAt is cleared at job start), so a burst whose notifications arrive over ~2-3 s costs "
@@ -191,7 +193,7 @@ def test_a_burst_of_fifty_changes_all_arrive(story: Story, uses_emulators: None)
     )
 
 
-@pytest.mark.xfail(strict=True, reason=BURST_BUG)
+@pytest.mark.xfail(strict=False, reason=BURST_BUG)
 def test_a_burst_of_fifty_notifications_costs_at_most_two_listings(story: Story) -> None:
     listings, report = story.bursts["fifty"]
     assert listings <= 2, f"{listings} events.list calls; {report}"
@@ -236,7 +238,7 @@ def test_duplicated_and_reordered_notifications_give_the_right_final_state(
     )
 
 
-@pytest.mark.xfail(strict=True, reason=BURST_BUG)
+@pytest.mark.xfail(strict=False, reason=BURST_BUG)
 def test_duplicated_and_reordered_notifications_cost_at_most_two_listings(story: Story) -> None:
     listings, report = story.bursts["faulted"]
     assert listings <= 2, f"{listings} events.list calls; {report}"
