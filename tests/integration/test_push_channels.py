@@ -411,6 +411,30 @@ def test_a_backstop_sync_finding_an_unannounced_change_replaces_the_channel(worl
     assert world.lookup_ids() == [new.push_channel_id]
 
 
+def test_a_channel_google_ended_early_is_replaced_by_the_backstop_sync(world: World) -> None:
+    old = first_sync(world)
+    world.standin.push.expire_channel(str(old.push_channel_id))  # Google forgot it, silently
+    before = len(world.receiver.received)
+    world.grow_event()
+    world.settle()
+    assert world.change_notifications(before) == []
+
+    world.clock.advance(seconds=BACKSTOP_S)
+    summary = world.run(JobReason.SCHEDULED)
+
+    assert summary.events_seen >= 1
+    assert GROWN_KEY in sandbox.stored_interactions()
+    assert summary.channel is ChannelOutcome.WATCHED
+    new = world.state()
+    assert new.push_channel_id not in (None, old.push_channel_id)
+    assert world.live() == [new.push_channel_id]
+    assert world.lookup_ids() == [new.push_channel_id]
+    before = len(world.receiver.received)
+    world.grow_event("road.runner@acme.com")
+    world.settle()
+    assert [n.channel_id for n in world.change_notifications(before)] == [new.push_channel_id]
+
+
 def test_a_backstop_sync_after_an_announced_change_keeps_the_channel(world: World) -> None:
     old = first_sync(world)
     world.clock.advance(minutes=1)
