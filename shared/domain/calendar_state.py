@@ -10,12 +10,17 @@ The member store writes the update; the sync keeps its copy of the state in step
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, Final
 
 from shared.domain.models import CalendarState, ConnectionStatus, PushStatus
+
+# A change computed from the state as stored, in the same atomic step as it is written (the
+# member store's leased update): for what depends on what others wrote meanwhile.
+Transition = Callable[[CalendarState], "CalendarUpdate"]
 
 MAX_ERROR_LENGTH = 300  # characters of an error message kept in `lastError`
 BASE_FAILURE_BACKOFF = timedelta(minutes=2)
@@ -119,12 +124,18 @@ def page_saved(
 
 
 def listing_completed(
-    next_sync_token: str | None, *, now: datetime, next_sync_at: datetime | None = None
+    next_sync_token: str | None,
+    *,
+    now: datetime,
+    next_sync_at: datetime | None = None,
+    resync_requested: bool = False,
 ) -> CalendarUpdate:
     """The last page is written: the sync token is the next cursor, the failures are over, the
     member is due again at `next_sync_at` (default now: the scheduler's interval applies; see
-    `push.next_sync_time`) and the lease is released. A re-sync requested while this sync ran
-    is taken over by the caller (it reads the flag in the same step as it clears it)."""
+    `push.next_sync_time`) and the lease is released. The member's push job claim ends with it,
+    unless a notification asked for one more round while it ran (`resync_requested`, as the state
+    was read in the same step): the claim then passes to that round's job, which the caller
+    queues (README.md#push-notifications)."""
     return CalendarUpdate(
         sync_token=next_sync_token,
         page_token=None,
@@ -138,7 +149,7 @@ def listing_completed(
         next_sync_at=now if next_sync_at is None else next_sync_at,
         lease_owner=None,
         lease_expires_at=None,
-        push_queued_at=None,
+        push_queued_at=now if resync_requested else None,
         push_resync_requested=False,
     )
 

@@ -202,9 +202,13 @@ def channel_action(
         return ChannelAction.STOP if active else ChannelAction.NONE
     if state.status is not ConnectionStatus.CONNECTED:
         return ChannelAction.NONE
+    # Google refused a watch lately: none is asked before the retry time, also not to renew or
+    # replace a channel still live (it works until it expires).
+    waiting = state.push_retry_at is not None and now < state.push_retry_at
     if not active or (state.push_expires_at is not None and state.push_expires_at <= now):
-        waiting = state.push_retry_at is not None and now < state.push_retry_at
         return ChannelAction.NONE if waiting else ChannelAction.WATCH
+    if waiting:
+        return ChannelAction.NONE
     if state.push_renew_at is not None and state.push_renew_at <= now:
         return ChannelAction.RENEW
     if facts.backstop and facts.changes_found and not _announced_since(state, facts.previous_sync_at):

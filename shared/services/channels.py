@@ -18,11 +18,11 @@ import contextlib
 import dataclasses
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from shared.domain import push
-from shared.domain.calendar_state import channel_retired, lease_released
+from shared.domain.calendar_state import UNSET, CalendarUpdate, channel_retired, lease_released
 from shared.domain.models import CalendarState
 from shared.domain.push import ChannelAction, ChannelRecord, SyncFacts
 from shared.errors import CalsyncError, PermanentError, ReauthRequired, TokenMissing
@@ -93,9 +93,18 @@ def maintain_channel(
         outcome = _change(deps, tenant_id, member_id, member.calendar, facts, owner)
     # Released the way a sync ends (README.md#push-notifications): a push job that found this
     # lease taken asked for one more sync, and that request is taken over here.
-    release = dataclasses.replace(lease_released(), push_resync_requested=False)
-    before = deps.members.update_calendar(tenant_id, member_id, release, lease_owner=owner)
+    before = deps.members.update_calendar(
+        tenant_id, member_id, lambda stored: _released(stored, deps.clock.now()), lease_owner=owner
+    )
     return ChannelChange(outcome, resync_requested=bool(before and before.push_resync_requested))
+
+
+def _released(stored: CalendarState, now: datetime) -> CalendarUpdate:
+    """The channel work's lease released; a round asked for meanwhile takes the push claim over
+    (as at the end of a sync, calendar_state.listing_completed)."""
+    if not stored.push_resync_requested:
+        return lease_released()
+    return dataclasses.replace(lease_released(), push_resync_requested=False, push_queued_at=now)
 
 
 def _change(
@@ -107,7 +116,9 @@ def _change(
     refresh_token = deps.vault.read(tenant_id, member_id)
     if action is ChannelAction.STOP:
         ChannelRetirer(deps.channels, deps.calendar).retire(state, refresh_token)
-        deps.members.update_calendar(tenant_id, member_id, channel_retired(), lease_owner=owner)
+        # the member is still synced: a re-sync asked for meanwhile is left for the release
+        stopped = dataclasses.replace(channel_retired(), push_resync_requested=UNSET, push_queued_at=UNSET)
+        deps.members.update_calendar(tenant_id, member_id, stopped, lease_owner=owner)
         return ChannelOutcome.STOPPED
     return _watch(deps, tenant_id, member_id, state, refresh_token, owner, action)
 

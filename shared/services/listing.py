@@ -107,7 +107,12 @@ class Listing:
         self._writer.replan_if_directory_moved()
         now = self._deps.clock.now()
         due = next_sync_time(self._calendar.state, now, self._settings.backstop)
-        self._calendar.save(listing_completed(page.next_sync_token, now=now, next_sync_at=due))
+        token = page.next_sync_token
+        self._calendar.save(
+            lambda stored: listing_completed(
+                token, now=now, next_sync_at=due, resync_requested=stored.push_resync_requested
+            )
+        )
         return SyncOutcome.SYNCED
 
     def _start_full_listing(self) -> None:

@@ -29,7 +29,7 @@ from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
 from shared.domain import consent
-from shared.domain.calendar_state import CalendarUpdate
+from shared.domain.calendar_state import CalendarUpdate, Transition
 from shared.domain.directory_file import DirectoryFile
 from shared.domain.directory_keys import Collection
 from shared.domain.exclusions import Exclusions
@@ -107,15 +107,15 @@ class MemberStore(Protocol):
         self,
         tenant_id: str,
         member_id: str,
-        changes: CalendarUpdate,
+        changes: CalendarUpdate | Transition,
         *,
         lease_owner: str | None = None,
     ) -> CalendarState | None:
         """Set the fields of `members/{id}.calendar` that `changes` sets (and no other).
         With `lease_owner`, only while that owner still holds the lease (else raises
         TransientError: someone else took over), and returns the state as read just before the
-        write, in the same atomic step (None without `lease_owner`). Raises NotFound,
-        TransientError."""
+        write, in the same atomic step (None without `lease_owner`); `changes` may then be a
+        transition of that state. Raises NotFound, TransientError."""
         ...
 
     def claim_push_job(self, tenant_id: str, member_id: str, now: datetime) -> Claim:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from shared.domain.calendar_state import CalendarUpdate, is_lease_held
+from shared.domain.calendar_state import CalendarUpdate, Transition, is_lease_held
 from shared.domain.models import CalendarState, Member
 from shared.errors import TransientError
 from shared.services.ports import (
@@ -117,14 +117,18 @@ class LeasedCalendar:
         # seen when the save that clears the request read it.
         self.resync_requested = False
 
-    def save(self, update: CalendarUpdate) -> None:
-        """Raises TransientError (the lease was lost, Firestore unavailable), NotFound."""
+    def save(self, update: CalendarUpdate | Transition) -> None:
+        """Save an update, or a transition of the state as stored (computed in the same atomic
+        step as its write). Raises TransientError (the lease was lost, Firestore unavailable),
+        NotFound."""
         stored = self._members.update_calendar(
             self.tenant_id, self.member.id, update, lease_owner=self.lease_owner
         )
-        if stored is not None and stored.push_resync_requested and update.push_resync_requested is False:
+        read = stored or self.state
+        applied = update if isinstance(update, CalendarUpdate) else update(read)
+        if stored is not None and stored.push_resync_requested and applied.push_resync_requested is False:
             self.resync_requested = True
-        self.state = update.apply_to(stored or self.state)
+        self.state = applied.apply_to(read)
 
     def ensure_held(self, now: datetime, margin_s: float) -> None:
         """Raises TransientError when the lease may be lost by now: nothing more may be written

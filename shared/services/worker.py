@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 from shared.domain import push
-from shared.domain.push import Claim, SyncFacts
+from shared.domain.push import SyncFacts
 from shared.services.channels import ChannelDeps, ChannelRetirer, maintain_channel
 from shared.services.ports import JobPublisher, JobReason, SyncJob
 from shared.services.sync import SyncDeps, SyncOutcome, SyncSettings, SyncSummary, sync_member
@@ -64,11 +64,8 @@ def run_sync_job(deps: WorkerDeps, job: SyncJob, settings: SyncSettings) -> Sync
 
 
 def _queue_resync(deps: WorkerDeps, job: SyncJob) -> None:
-    """Claim and publish the one more sync, as a notification would (a notification that came
-    in between may have claimed it already)."""
+    """Publish the one more round; the claim passed to it when the lease was released."""
     members = deps.sync.members
-    if members.claim_push_job(job.tenant_id, job.member_id, deps.sync.clock.now()) is not Claim.QUEUE:
-        return
     try:
         deps.publisher.publish([SyncJob(job.tenant_id, job.member_id, JobReason.RESYNC)])
     except Exception:

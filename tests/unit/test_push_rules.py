@@ -144,6 +144,10 @@ def test_the_end_of_a_sync_frees_the_claim_and_takes_the_resync_request() -> Non
     assert ended.push_queued_at is None
     assert not ended.push_resync_requested
     assert push.claim(ended, NOW) is Claim.QUEUE
+    passed_on = calendar_state.listing_completed("sync-2", now=NOW, resync_requested=True).apply_to(asked)
+    assert passed_on.push_queued_at == NOW  # the claim passes to the resync job the caller queues
+    assert not passed_on.push_resync_requested
+    assert push.claim(passed_on, NOW) is Claim.PENDING
     for status in (
         ConnectionStatus.DISCONNECTED,
         ConnectionStatus.NEEDS_REAUTH,

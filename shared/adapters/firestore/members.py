@@ -29,7 +29,7 @@ from shared.adapters.firestore.codecs import (
     calendar_updates,
     member_from_document,
 )
-from shared.domain.calendar_state import CalendarUpdate
+from shared.domain.calendar_state import CalendarUpdate, Transition
 from shared.domain.models import CalendarState, ConnectionStatus, Member
 from shared.domain.push import Claim, claim, claimed
 from shared.errors import NotFound, TransientError
@@ -114,29 +114,32 @@ class FirestoreMemberStore:
         self,
         tenant_id: str,
         member_id: str,
-        changes: CalendarUpdate,
+        changes: CalendarUpdate | Transition,
         *,
         lease_owner: str | None = None,
     ) -> CalendarState | None:
         """Set the fields of `members/{id}.calendar` that `changes` sets.
         With `lease_owner`, only while that owner still holds the lease: the member is read,
         then written with a precondition on the update time read, so nothing can change in
-        between (a concurrent write makes it read and try again). Returns the state as read,
-        or None without `lease_owner`. A lease taken over raises TransientError. Raises
-        NotFound, TransientError."""
-        updates = calendar_updates(changes)
+        between (a concurrent write makes it read and try again); `changes` may then be a
+        transition of the state read. Returns the state as read, or None without `lease_owner`.
+        A lease taken over raises TransientError. Raises NotFound, TransientError."""
         ref = self._ref(tenant_id, member_id)
         with translated("updating a member's calendar state"):
             try:
                 if lease_owner is None:
-                    if updates:
+                    if not isinstance(changes, CalendarUpdate):
+                        raise TypeError("a transition of the state read needs a lease owner")
+                    if updates := calendar_updates(changes):
                         ref.update(updates)
                     return None
-                return self._update_leased(ref, member_id, updates, lease_owner)
+                return self._update_leased(ref, member_id, changes, lease_owner)
             except gexc.NotFound as error:
                 raise NotFound(f"unknown member {member_id!r} of tenant {tenant_id!r}") from error
 
-    def _update_leased(self, ref: Any, member_id: str, updates: dict[str, Any], owner: str) -> CalendarState:
+    def _update_leased(
+        self, ref: Any, member_id: str, changes: CalendarUpdate | Transition, owner: str
+    ) -> CalendarState:
         for _ in range(_OPTIMISTIC_ATTEMPTS):
             snapshot = ref.get()
             if not snapshot.exists:
@@ -144,6 +147,7 @@ class FirestoreMemberStore:
             before = calendar_from_document((snapshot.to_dict() or {}).get("calendar"))
             if before.lease_owner != owner:
                 raise TransientError(f"sync lease of member {member_id!r} is no longer held")
+            updates = calendar_updates(changes if isinstance(changes, CalendarUpdate) else changes(before))
             if not updates:
                 return before
             try:
