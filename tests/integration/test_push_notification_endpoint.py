@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import os
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,6 +57,7 @@ class World:
     subscriber: pubsub_v1.SubscriberClient
     subscription: str
     app: Flask
+    pubsub_host: str
     channel_id: str  # m-anna's live channel, resource id RESOURCE_ID
     token: str
 
@@ -159,6 +163,7 @@ def world(
         channels=FirestoreChannelStore(firestore_client),
         subscriber=subscriber,
         subscription=subscriber.subscription_path(firestore_project, f"{topic}-sub"),
+        pubsub_host=os.environ["PUBSUB_EMULATOR_HOST"],
         app=functions_framework.create_app(target="calendar_notification", source=MAIN),
         channel_id="",
         token="",
@@ -427,6 +432,33 @@ def test_503_when_the_job_cannot_be_published_and_the_claim_is_released(world: W
     assert world.post(headers(world.channel_id, world.token)) == 200
     assert world.pull() == [SyncJob(TENANT, "m-anna", JobReason.PUSH)]
     assert world.members.get_member(TENANT, "m-anna").calendar.push_queued_at is not None
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.timeout(60)
+def test_503_within_the_function_timeout_when_the_pubsub_host_is_unreachable(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pub/Sub down (connections refused): the answer must come well within the function's
+    30 s timeout (infra/functions.tf), as a 503 with the claim released, not a request killed
+    by the platform with the claim left pending for PENDING_JOB_TTL."""
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", f"127.0.0.1:{_closed_port()}")
+    bootstrap.reset()
+    started = time.monotonic()
+    assert world.post(headers(world.channel_id, world.token)) == 503
+    elapsed = time.monotonic() - started
+    assert elapsed < 25, f"answered after {elapsed:.1f} s"
+    assert world.members.get_member(TENANT, "m-anna").calendar.push_queued_at is None  # released
+
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", world.pubsub_host)
+    bootstrap.reset()
+    assert world.post(headers(world.channel_id, world.token)) == 200
+    assert world.pull() == [SyncJob(TENANT, "m-anna", JobReason.PUSH)]
 
 
 # --- logs -----------------------------------------------------------------------------------
