@@ -415,9 +415,8 @@ def test_a_claim_older_than_the_pending_ttl_is_claimed_again(world: World) -> No
 
 
 def test_503_when_the_job_cannot_be_published_and_the_claim_is_released(world: World) -> None:
-    """Publishing fails (the topic is gone: a fast NotFound, where a dead host would hang in the
-    client's retries): 503 so that Google retries, and the claim is released so that the retry
-    queues a job."""
+    """Publishing fails (the topic is gone: NotFound, not retried): 503 so that Google retries,
+    and the claim is released so that the retry queues a job."""
     assert world.post(headers(world.channel_id, world.token)) == 200  # the publisher knows the topic now
     assert len(world.pull()) == 1
     world.members.acquire_lease(TENANT, "m-anna", "worker-1", datetime.now(UTC), 540, push_job=True)
