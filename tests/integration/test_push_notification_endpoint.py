@@ -325,6 +325,15 @@ def test_retired_channel_is_404(world: World) -> None:
     _assert_refused(world, headers(channel_id, token, resource_id="res-ben"), 404)
 
 
+def test_channel_retired_while_its_watch_call_ran_is_404(world: World) -> None:
+    """The entry is deleted (disconnect) while the watch call runs; the watch then returns and
+    its resource id is recorded: the channel stays retired."""
+    channel_id, token = world.add_channel("m-ben")
+    world.channels.delete(channel_id)
+    world.channels.set_resource(channel_id, "res-ben", datetime.now(UTC) + timedelta(days=7))
+    _assert_refused(world, headers(channel_id, token, resource_id="res-ben"), 404)
+
+
 def test_channel_of_a_disconnected_member_is_404(world: World) -> None:
     channel_id, token = world.add_channel("m-gone", resource_id="res-gone")
     _assert_refused(world, headers(channel_id, token, resource_id="res-gone"), 404)
