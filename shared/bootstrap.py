@@ -408,6 +408,28 @@ def worker_deps() -> WorkerDeps:
     return WorkerDeps(sync=sync_deps(), channels=channel_deps(), publisher=_PublisherOnFirstUse())
 
 
+# `calendar_notification` runs for at most 30 s (infra/functions.tf): its publish gives up well
+# before, so it answers 503 and releases the claim instead of being cut off with the claim pending.
+NOTIFICATION_PUBLISH_TIMEOUT_S = 10.0
+
+
+@register
+@functools.cache
+def notification_publisher() -> ports.JobPublisher:
+    """`JobPublisher` on `CALSYNC_SYNC_TOPIC` for `calendar_notification`: as `job_publisher`,
+    with every publish bounded by `NOTIFICATION_PUBLISH_TIMEOUT_S`."""
+    from shared.adapters.pubsub import PubSubJobPublisher
+
+    settings = require("project")
+    return PubSubJobPublisher(
+        publisher_client(),
+        str(settings.project),
+        settings.sync_topic,
+        create_topic=bool(settings.pubsub_emulator_host),
+        request_timeout_s=NOTIFICATION_PUBLISH_TIMEOUT_S,
+    )
+
+
 def notification_deps() -> NotificationDeps:
     """What `calendar_notification` needs (no OAuth secret, no token vault)."""
     from shared.adapters.clock import SystemClock
@@ -417,7 +439,7 @@ def notification_deps() -> NotificationDeps:
     return NotificationDeps(
         channels=channel_store(),
         members=member_store(),
-        publisher=job_publisher(),
+        publisher=notification_publisher(),
         clock=SystemClock(),
         token_key=settings.channel_key(),
     )

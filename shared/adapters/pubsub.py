@@ -2,8 +2,9 @@
 
 `publish` packs the messages into publish requests of up to 1,000 messages itself and sends
 them concurrently through the generated API method the publisher client extends (the GAPIC
-`PublisherClient.publish`, with its default retries), each request a future; then it waits
-for every future. The client's own
+`PublisherClient.publish`, retried on the errors its default retry retries, but for at most
+`request_timeout_s` in all: the default retry goes on for 600 s), each request a future; then
+it waits for every future. The client's own
 per-message batching costs ~90 µs of Python per message (a future, a lock and a proto-plus
 wrapper each), which is most of a 100,000-member fan-out; this costs ~1 µs per message.
 """
@@ -16,6 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from google.api_core import exceptions as gexc
+from google.api_core import retry as retries
 from google.pubsub_v1.services.publisher.client import PublisherClient as GapicPublisherClient
 from google.pubsub_v1.types import PublishRequest, PubsubMessage
 
@@ -27,6 +29,16 @@ from shared.services.ports import SyncJob
 MAX_MESSAGES_PER_REQUEST = 1000  # Pub/Sub's limit per publish request (and 10 MB)
 DEFAULT_CONCURRENCY = 8  # publish requests in flight
 DEFAULT_REQUEST_TIMEOUT_S = 60.0
+# What the GAPIC default retry of `publish` retries (google.pubsub_v1 transports/base.py).
+_RETRYABLE = (
+    gexc.Aborted,
+    gexc.Cancelled,
+    gexc.DeadlineExceeded,
+    gexc.InternalServerError,
+    gexc.ResourceExhausted,
+    gexc.ServiceUnavailable,
+    gexc.Unknown,
+)
 
 
 class PubSubJobPublisher:
@@ -55,6 +67,15 @@ class PubSubJobPublisher:
         self._batch_size = batch_size
         self._concurrency = concurrency
         self._request_timeout_s = request_timeout_s
+        # Bounds every request with its retries (an unreachable Pub/Sub fails in this time, not
+        # after the default retry's 600 s, past any caller's own timeout).
+        self._retry = retries.Retry(
+            predicate=retries.if_exception_type(*_RETRYABLE),
+            initial=0.1,
+            maximum=min(60.0, request_timeout_s),
+            multiplier=4,
+            timeout=request_timeout_s,
+        )
         self._message_pb = PubsubMessage.pb()
         self._request_pb = PublishRequest.pb()
 
@@ -67,10 +88,12 @@ class PubSubJobPublisher:
             if self._topic_ready:
                 return
             try:
-                self._client.create_topic(name=self._topic_path)
+                self._client.create_topic(
+                    name=self._topic_path, retry=self._retry, timeout=self._request_timeout_s
+                )
             except gexc.AlreadyExists:
                 pass
-            except gexc.GoogleAPICallError as error:
+            except gexc.GoogleAPIError as error:  # RetryError too (retries ran out of time)
                 raise TransientError(f"could not create the sync topic ({type(error).__name__})") from error
             self._topic_ready = True
 
@@ -80,7 +103,7 @@ class PubSubJobPublisher:
         )
         # the generated RPC method, which `pubsub_v1.PublisherClient.publish` overrides with batching
         response = GapicPublisherClient.publish(
-            self._client, request=request, timeout=self._request_timeout_s
+            self._client, request=request, retry=self._retry, timeout=self._request_timeout_s
         )
         if len(response.message_ids) != len(payloads):
             raise RuntimeError(f"Pub/Sub confirmed {len(response.message_ids)} of {len(payloads)} messages")

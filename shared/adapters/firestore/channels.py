@@ -46,7 +46,14 @@ class FirestoreChannelStore:
         with translated("reading a push channel"):
             snapshot = self._ref(channel_id).get()
         data = snapshot.to_dict() if snapshot.exists else None
-        if not data or not as_utc(data.get("expireAt")):
+        # No expiry, tenant or member: not a channel. A watch that returned after its channel was
+        # retired merges its resource id into the deleted entry (`set_resource`), naming no one.
+        if (
+            not data
+            or not as_utc(data.get("expireAt"))
+            or not data.get("tenantId")
+            or not data.get("memberId")
+        ):
             return None
         return ChannelRecord(
             channel_id=channel_id,
