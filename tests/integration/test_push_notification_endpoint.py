@@ -375,7 +375,7 @@ def test_a_change_queues_one_push_job_and_records_it(world: World, state: str) -
     assert world.members.get_member(TENANT, "m-ben").calendar.push_queued_at is None
 
 
-def test_fifty_concurrent_notifications_queue_one_job_then_one_more_after_the_worker_started(
+def test_fifty_concurrent_notifications_queue_one_job_and_those_during_its_sync_ask_for_one_round(
     world: World,
 ) -> None:
     bootstrap.notification_deps()  # the clients, built once before the threads share them
@@ -396,15 +396,16 @@ def test_fifty_concurrent_notifications_queue_one_job_then_one_more_after_the_wo
     assert world.post(request_headers) == 200
     assert world.pull() == []
 
-    # the worker takes the lease for the push job: the claim is cleared
+    # the worker takes the lease for the push job: it stays claimed while its sync runs, and
+    # notifications now ask it for one more round (once), publishing nothing
     taken = world.members.acquire_lease(TENANT, "m-anna", "worker-1", datetime.now(UTC), 540, push_job=True)
     assert taken is not None
-    assert taken.calendar.push_queued_at is None
-    assert world.members.get_member(TENANT, "m-anna").calendar.push_queued_at is None
+    assert taken.calendar.push_queued_at is not None
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(notify, range(60, 76)))
     assert statuses == [200] * 16
-    assert world.pull() == [SyncJob(TENANT, "m-anna", JobReason.PUSH)]
+    assert world.pull() == []
+    assert world.members.get_member(TENANT, "m-anna").calendar.push_resync_requested is True
 
 
 def test_a_claim_older_than_the_pending_ttl_is_claimed_again(world: World) -> None:
@@ -428,7 +429,9 @@ def test_503_when_the_job_cannot_be_published_and_the_claim_is_released(world: W
     and the claim is released so that the retry queues a job."""
     assert world.post(headers(world.channel_id, world.token)) == 200  # the publisher knows the topic now
     assert len(world.pull()) == 1
-    world.members.acquire_lease(TENANT, "m-anna", "worker-1", datetime.now(UTC), 540, push_job=True)
+    from shared.domain.push import push_claim_released
+
+    world.members.update_calendar(TENANT, "m-anna", push_claim_released())  # that job's sync ended
     world.delete_topic()
 
     assert world.post(headers(world.channel_id, world.token)) == 503

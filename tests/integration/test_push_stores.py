@@ -151,7 +151,7 @@ def test_sixteen_concurrent_claims_queue_exactly_one(
 # --- acquire_lease and the push job ---------------------------------------------------------
 
 
-def test_a_push_job_taking_the_lease_clears_the_pending_claim(
+def test_a_push_job_keeps_its_claim_while_it_runs_and_a_notification_asks_it_for_one_more_round(
     firestore_client: firestore.Client, members: FirestoreMemberStore
 ) -> None:
     add_member(firestore_client, members, "m-anna")
@@ -159,13 +159,15 @@ def test_a_push_job_taking_the_lease_clears_the_pending_claim(
     taken = members.acquire_lease(TENANT, "m-anna", "push-worker", NOW, TTL_S, push_job=True)
     assert taken is not None
     assert taken.calendar.lease_owner == "push-worker"
-    assert taken.calendar.push_queued_at is None
+    assert taken.calendar.push_queued_at == NOW  # claimed until its sync ends
     stored = members.get_member(TENANT, "m-anna").calendar
-    assert stored.push_queued_at is None
+    assert stored.push_queued_at == NOW
     assert stored.lease_owner == "push-worker"
     assert stored.push_resync_requested is False
-    # a notification now queues a new job (the running one may have listed before the change)
-    assert members.claim_push_job(TENANT, "m-anna", NOW + timedelta(seconds=1)) is Claim.QUEUE
+    # a notification now (the running sync may have listed before the change): one more round
+    assert members.claim_push_job(TENANT, "m-anna", NOW + timedelta(seconds=1)) is Claim.RESYNC
+    assert members.get_member(TENANT, "m-anna").calendar.push_resync_requested is True
+    assert members.claim_push_job(TENANT, "m-anna", NOW + timedelta(seconds=2)) is Claim.PENDING
 
 
 def test_a_push_job_finding_the_lease_held_asks_for_a_resync(
@@ -181,7 +183,7 @@ def test_a_push_job_finding_the_lease_held_asks_for_a_resync(
     stored = members.get_member(TENANT, "m-anna").calendar
     assert stored.push_resync_requested is True
     assert stored.lease_owner == "sync-worker"  # untouched
-    assert stored.push_queued_at == NOW  # the claim stays until a push job takes the lease
+    assert stored.push_queued_at is None  # this job ends here: the running sync takes over
 
 
 def test_a_non_push_job_neither_clears_the_claim_nor_asks_for_a_resync(
@@ -202,7 +204,7 @@ def test_a_non_push_job_neither_clears_the_claim_nor_asks_for_a_resync(
     assert members.get_member(TENANT, "m-anna").calendar.push_resync_requested is False
 
 
-def test_a_push_job_takes_an_expired_lease_and_clears_the_claim(
+def test_a_push_job_takes_an_expired_lease_and_keeps_its_claim(
     firestore_client: firestore.Client, members: FirestoreMemberStore
 ) -> None:
     add_member(firestore_client, members, "m-anna")
@@ -213,7 +215,7 @@ def test_a_push_job_takes_an_expired_lease_and_clears_the_claim(
     assert taken is not None
     stored = members.get_member(TENANT, "m-anna").calendar
     assert stored.lease_owner == "push-worker"
-    assert stored.push_queued_at is None
+    assert stored.push_queued_at == NOW
     assert stored.push_resync_requested is False
 
 
