@@ -410,14 +410,14 @@ def worker_deps() -> WorkerDeps:
 
 # `calendar_notification` runs for at most 30 s (infra/functions.tf): its publish gives up well
 # before, so it answers 503 and releases the claim instead of being cut off with the claim pending.
-NOTIFICATION_PUBLISH_TIMEOUT_S = 10.0
+NOTIFICATION_REQUEST_TIMEOUT_S = 10.0
 
 
 @register
 @functools.cache
 def notification_publisher() -> ports.JobPublisher:
     """`JobPublisher` on `CALSYNC_SYNC_TOPIC` for `calendar_notification`: as `job_publisher`,
-    with every publish bounded by `NOTIFICATION_PUBLISH_TIMEOUT_S`."""
+    with every publish bounded by `NOTIFICATION_REQUEST_TIMEOUT_S`."""
     from shared.adapters.pubsub import PubSubJobPublisher
 
     settings = require("project")
@@ -426,19 +426,23 @@ def notification_publisher() -> ports.JobPublisher:
         str(settings.project),
         settings.sync_topic,
         create_topic=bool(settings.pubsub_emulator_host),
-        request_timeout_s=NOTIFICATION_PUBLISH_TIMEOUT_S,
+        request_timeout_s=NOTIFICATION_REQUEST_TIMEOUT_S,
     )
 
 
 def notification_deps() -> NotificationDeps:
     """What `calendar_notification` needs (no OAuth secret, no token vault)."""
     from shared.adapters.clock import SystemClock
+    from shared.adapters.firestore import FirestoreChannelStore, FirestoreMemberStore
     from shared.services.notifications import NotificationDeps
 
     settings = require(*config_module.NOTIFICATION)
+    # Every call bounded (retries included) so that the function answers 503 within its own
+    # timeout when Firestore or Pub/Sub does not answer, and Google sends the notification again.
+    bound = NOTIFICATION_REQUEST_TIMEOUT_S
     return NotificationDeps(
-        channels=channel_store(),
-        members=member_store(),
+        channels=FirestoreChannelStore(firestore_client(), request_timeout_s=bound),
+        members=FirestoreMemberStore(firestore_client(), request_timeout_s=bound),
         publisher=notification_publisher(),
         clock=SystemClock(),
         token_key=settings.channel_key(),

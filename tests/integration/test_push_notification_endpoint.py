@@ -472,6 +472,27 @@ def test_503_within_the_function_timeout_when_the_pubsub_host_is_unreachable(
     assert world.pull() == [SyncJob(TENANT, "m-anna", JobReason.PUSH)]
 
 
+@pytest.mark.timeout(60)
+def test_503_within_the_function_timeout_when_firestore_does_not_answer(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Firestore unreachable: the lookup is bounded too, so the answer is a 503 (Google retries)
+    well within the function's timeout, and nothing is published."""
+    firestore_host = os.environ["FIRESTORE_EMULATOR_HOST"]
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{_closed_port()}")
+    bootstrap.reset()
+    started = time.monotonic()
+    assert world.post(headers(world.channel_id, world.token)) == 503
+    elapsed = time.monotonic() - started
+    assert elapsed < 25, f"answered after {elapsed:.1f} s"
+    assert world.pull() == []
+
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", firestore_host)
+    bootstrap.reset()
+    assert world.post(headers(world.channel_id, world.token)) == 200
+    assert world.pull() == [SyncJob(TENANT, "m-anna", JobReason.PUSH)]
+
+
 # --- logs -----------------------------------------------------------------------------------
 
 

@@ -38,6 +38,17 @@ _TRANSIENT = (
 CONFLICT = (gexc.FailedPrecondition, gexc.Conflict, gexc.NotFound)  # Conflict covers AlreadyExists
 
 
+def bounded(timeout_s: float | None) -> dict[str, Any]:
+    """Keyword arguments that bound one SDK call, retries included, to `timeout_s` (the SDK's
+    default retry goes on for minutes); none when None."""
+    if timeout_s is None:
+        return {}
+    from google.api_core import retry as retries
+
+    retry = retries.Retry(predicate=retries.if_transient_error, maximum=timeout_s / 4, timeout=timeout_s)
+    return {"retry": retry, "timeout": timeout_s}
+
+
 @contextlib.contextmanager
 def translated(what: str) -> Iterator[None]:
     """Turn SDK errors of reads and plain writes into our kinds (TransientError)."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from google.cloud import firestore
 
-from shared.adapters.firestore.base import translated
+from shared.adapters.firestore.base import bounded, translated
 from shared.adapters.firestore.codecs import as_utc, opt_str, required_utc, str_or
 from shared.domain.push import ChannelRecord
 
@@ -25,8 +25,11 @@ CHANNELS = "channels"
 class FirestoreChannelStore:
     """Implements `ChannelStore` (shared.services.ports)."""
 
-    def __init__(self, client: firestore.Client) -> None:
+    def __init__(self, client: firestore.Client, request_timeout_s: float | None = None) -> None:
+        """`request_timeout_s` bounds each read (retries included): `calendar_notification`
+        must answer within its own timeout, 503 when Firestore does not."""
         self._db = client
+        self._bounded = bounded(request_timeout_s)
 
     def _ref(self, channel_id: str) -> Any:
         return self._db.collection(CHANNELS).document(channel_id)
@@ -44,7 +47,7 @@ class FirestoreChannelStore:
 
     def get(self, channel_id: str) -> ChannelRecord | None:
         with translated("reading a push channel"):
-            snapshot = self._ref(channel_id).get()
+            snapshot = self._ref(channel_id).get(**self._bounded)
         data = snapshot.to_dict() if snapshot.exists else None
         # No expiry, tenant or member: not a channel. A watch that returned after its channel was
         # retired merges its resource id into the deleted entry (`set_resource`), naming no one.

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import random
+import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +21,7 @@ from shared.adapters.firestore.base import (
     MAX_WRITES_PER_COMMIT,
     MEMBERS,
     TENANTS,
+    bounded,
     chunks,
     relative_path,
     translated,
@@ -44,8 +47,11 @@ _RENEW_AT = CALENDAR_FIELDS["push_renew_at"]
 class FirestoreMemberStore:
     """Implements `MemberStore` (shared.services.ports), plus `list_members` for the CLI."""
 
-    def __init__(self, client: firestore.Client) -> None:
+    def __init__(self, client: firestore.Client, request_timeout_s: float | None = None) -> None:
+        """`request_timeout_s` bounds each call of `claim_push_job` (retries included):
+        `calendar_notification` must answer within its own timeout, 503 when Firestore does not."""
         self._db = client
+        self._bounded = bounded(request_timeout_s)
 
     def _ref(self, tenant_id: str, member_id: str) -> Any:
         return self._db.collection(TENANTS).document(tenant_id).collection(MEMBERS).document(member_id)
@@ -140,7 +146,7 @@ class FirestoreMemberStore:
     def _update_leased(
         self, ref: Any, member_id: str, changes: CalendarUpdate | Transition, owner: str
     ) -> CalendarState:
-        for _ in range(_OPTIMISTIC_ATTEMPTS):
+        for attempt in range(_OPTIMISTIC_ATTEMPTS):
             snapshot = ref.get()
             if not snapshot.exists:
                 raise NotFound(f"unknown member {member_id!r}")
@@ -153,8 +159,8 @@ class FirestoreMemberStore:
             try:
                 ref.update(updates, option=self._db.write_option(last_update_time=snapshot.update_time))
                 return before
-            except gexc.FailedPrecondition:
-                continue  # written meanwhile (a notification, the fan-out): read again
+            except gexc.FailedPrecondition:  # written meanwhile (a notification, the fan-out)
+                time.sleep(random.uniform(0, 0.005 * 2**attempt))  # noqa: S311 - jitter, not security
         raise TransientError(f"member {member_id!r} kept changing while its sync lease was checked")
 
     def claim_push_job(self, tenant_id: str, member_id: str, now: datetime) -> Claim:
@@ -164,7 +170,7 @@ class FirestoreMemberStore:
         ref = self._ref(tenant_id, member_id)
         with translated("claiming a push job"):
             for _ in range(_OPTIMISTIC_ATTEMPTS):
-                snapshot = ref.get()
+                snapshot = ref.get(**self._bounded)
                 if not snapshot.exists:
                     return Claim.NOT_SYNCED
                 decision = claim(calendar_from_document((snapshot.to_dict() or {}).get("calendar")), now)
@@ -173,7 +179,7 @@ class FirestoreMemberStore:
                     return decision
                 try:
                     option = self._db.write_option(last_update_time=snapshot.update_time)
-                    ref.update(calendar_updates(update), option=option)
+                    ref.update(calendar_updates(update), option=option, **self._bounded)
                     return decision
                 except (gexc.FailedPrecondition, gexc.NotFound):
                     continue
