@@ -42,7 +42,9 @@ def parse(argv: Sequence[str] | None = None) -> SoakConfig:
         deadline_s=pick(args.deadline_s, 720.0, 150.0),
         out=args.out,
         short=short,
-        pipeline=PipelineSettings(lease_ttl_s=30.0, lease_fence_s=5.0) if short else PipelineSettings(),
+        pipeline=PipelineSettings(lease_ttl_s=30.0, lease_fence_s=5.0, firestore_heap="512m")
+        if short
+        else PipelineSettings(),
         faults=FaultSettings(gap_s=(0.5, 1.5), firestore_stop_s=(3.0, 6.0)) if short else FaultSettings(),
     )
 

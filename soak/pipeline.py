@@ -45,6 +45,9 @@ class PipelineSettings:
     backstop_s: int = 60  # CALSYNC_BACKSTOP_INTERVAL_S
     lease_ttl_s: float = 60.0  # sandbox switch: a killed worker's lease lapses within a minute
     lease_fence_s: float = 10.0
+    # The emulator keeps both projects in memory: 256 MB (the tests' heap) runs out of memory
+    # with 200 members' meetings (OutOfMemoryError, then UNKNOWN errors in the clients).
+    firestore_heap: str = "2g"
 
 
 @dataclass
@@ -70,7 +73,7 @@ class Pipeline:
 
     def start(self, skew_s: float) -> None:
         self._saved_env = dict(os.environ)
-        self.firestore = emulators.start_firestore()
+        self.firestore = emulators.start_firestore(max_heap=self.settings.firestore_heap)
         self.pubsub = emulators.start_pubsub()
         self.standin.start()
         rest_port, self.worker_port = free_port(), free_port()

@@ -88,6 +88,7 @@ def _figures(soak: Soak, injector: FaultInjector, config: SoakConfig) -> dict[st
             "lease_ttl_s": config.pipeline.lease_ttl_s,
             "lease_fence_s": config.pipeline.lease_fence_s,
             "deadline_s": config.deadline_s,
+            "firestore_heap": config.pipeline.firestore_heap,
         },
     }
 

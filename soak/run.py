@@ -170,25 +170,28 @@ class Soak:
         self.pipeline.restart_worker(0.0)
         mark, begun = datetime.now(UTC), time.monotonic()
         members = bootstrap.member_store()
-        scheduled, last_count, quiet_since, last_schedule = 0, -1, 0.0, 0.0
+        scheduled, last_count, quiet_since = 0, -1, 0.0
         while True:
             self.check_deadline()
-            lagging = self._lagging(members, mark)
             count = len(self.pipeline.worker_records())
             quiet = count == last_count and self.pipeline.standin.push.wait_idle(0.1)
             quiet_since = (quiet_since or time.monotonic()) if quiet else 0.0
             last_count = count
-            if not lagging and quiet_since and time.monotonic() - quiet_since > 3.0:
-                return {
-                    "quiescent": True,
-                    "scheduler_runs": scheduled,
-                    "settle_s": round(time.monotonic() - begun, 1),
-                }
-            if lagging and time.monotonic() - last_schedule > 5.0:
+            # Only once the worker is quiet (every queued job done): scheduling members whose
+            # jobs are still queued would only pile up duplicates.
+            if quiet_since and time.monotonic() - quiet_since > 3.0:
+                lagging = self._lagging(members, mark)
+                if not lagging:
+                    return {
+                        "quiescent": True,
+                        "scheduler_runs": scheduled,
+                        "settle_s": round(time.monotonic() - begun, 1),
+                    }
                 members.hold_members(lagging, until=datetime.now(UTC))
-                self.pipeline.run_scheduler()
+                published = self.pipeline.run_scheduler().get("published")
+                self.log(f"settling: {len(lagging)} members not yet synced since the end; {published} jobs")
                 scheduled += 1
-                last_schedule = time.monotonic()
+                quiet_since = 0.0
             time.sleep(1.0)
 
     def _lagging(self, members: Any, mark: datetime) -> list[tuple[str, str]]:
