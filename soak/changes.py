@@ -136,8 +136,16 @@ class Changer:
         return DirectoryEdit(tenant.id, "accounts", account_id, old, new, kind)
 
     def _add_user(self, tenant: Tenant) -> DirectoryEdit | None:
-        account_id = self.rng.choice(sorted(tenant.accounts))
-        k = int(account_id.split("-")[1]) % COMPANIES
+        companies = {company_domain(k): k for k in range(COMPANIES)}
+        choices = sorted(
+            (account_id, companies[d])
+            for account_id, doc in tenant.accounts.items()
+            for d in doc["domains"]
+            if d in companies
+        )
+        if not choices:
+            return None
+        account_id, k = self.rng.choice(choices)
         free = [s for s in range(CONTACTS) if f"u-{k:02d}-{s}" not in tenant.users]
         if not free:
             return None

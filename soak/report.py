@@ -43,6 +43,12 @@ def execute(config: SoakConfig) -> tuple[dict[str, Any], bool]:
     except DeadlineReached as error:
         report["error"] = str(error)
         log(f"STOPPED: {error}")
+    except Exception as error:  # reported (and the run fails) rather than lost in a traceback
+        report["error"] = f"{type(error).__name__}: {error}"
+        log(f"FAILED during {soak.phase}: {report['error']}")
+        import traceback
+
+        traceback.print_exc()
     finally:
         report |= _figures(soak, injector, config)
         report["wall_time_s"] = round(time.monotonic() - begun, 1)
