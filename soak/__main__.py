@@ -21,7 +21,7 @@ def parse(argv: Sequence[str] | None = None) -> SoakConfig:
     parser.add_argument("--members", type=int, default=None, help="default 200 (short: 20)")
     parser.add_argument("--tenants", type=int, default=None, help="default 3 (short: 1)")
     parser.add_argument("--rounds", type=int, default=None, help="default 5 (short: 2)")
-    parser.add_argument("--round-s", type=float, default=None, help="seconds per round (30; short 15)")
+    parser.add_argument("--round-s", type=float, default=None, help="seconds per round (30; short 12)")
     parser.add_argument("--events", type=int, default=None, help="events per member (50; short 30)")
     parser.add_argument("--deadline-s", type=float, default=None, help="global deadline (720; short 150)")
     parser.add_argument("--out", type=Path, default=Path("bench/soak.json"))
@@ -37,12 +37,12 @@ def parse(argv: Sequence[str] | None = None) -> SoakConfig:
         members=int(pick(args.members, 200, 20)),
         tenants=int(pick(args.tenants, 3, 1)),
         rounds=int(pick(args.rounds, 5, 2)),
-        round_s=pick(args.round_s, 30.0, 15.0),
+        round_s=pick(args.round_s, 30.0, 12.0),
         events=int(pick(args.events, 50, 30)),
         deadline_s=pick(args.deadline_s, 720.0, 150.0),
         out=args.out,
         short=short,
-        pipeline=PipelineSettings(lease_ttl_s=30.0, lease_fence_s=5.0, firestore_heap="512m")
+        pipeline=PipelineSettings(lease_ttl_s=20.0, lease_fence_s=5.0, firestore_heap="512m")
         if short
         else PipelineSettings(),
         faults=FaultSettings(gap_s=(0.5, 1.5), firestore_stop_s=(3.0, 6.0)) if short else FaultSettings(),
