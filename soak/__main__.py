@@ -26,6 +26,11 @@ def parse(argv: Sequence[str] | None = None) -> SoakConfig:
     parser.add_argument("--deadline-s", type=float, default=None, help="global deadline (720; short 150)")
     parser.add_argument("--out", type=Path, default=Path("bench/soak.json"))
     parser.add_argument("--short", action="store_true", help="1 tenant, 20 members, 2 rounds, ~2 minutes")
+    parser.add_argument(
+        "--race-directory",
+        action="store_true",
+        help="also add a guest to a meeting and the same person to the directory at once",
+    )
     args = parser.parse_args(argv)
     short = bool(args.short)
 
@@ -42,6 +47,7 @@ def parse(argv: Sequence[str] | None = None) -> SoakConfig:
         deadline_s=pick(args.deadline_s, 720.0, 150.0),
         out=args.out,
         short=short,
+        race_directory=bool(args.race_directory),
         pipeline=PipelineSettings(lease_ttl_s=20.0, lease_fence_s=5.0, firestore_heap="512m")
         if short
         else PipelineSettings(),

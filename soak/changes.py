@@ -120,6 +120,26 @@ class Changer:
         edit = edits[kind](tenant)
         return edit if edit is not None else self._add_account(tenant)
 
+    def attendee_and_user(self) -> DirectoryEdit | None:
+        """A new guest on a meeting and, right after, the same person added to the directory:
+        the re-match and the push sync of that meeting race (the re-match may run before the
+        sync has written the meeting, the sync may have looked the guest up before the write)."""
+        live = self.world.live_meetings()
+        if not live:
+            return None
+        meeting = self.rng.choice(live)
+        tenant = self.world.tenant_of(meeting.holders[0].split("@")[0])
+        edit = self._add_user(tenant)
+        if edit is None or edit.new is None:
+            return edit
+        guest = {"email": edit.new["email"], "responseStatus": "accepted"}
+        if all(a["email"] != guest["email"] for a in meeting.payload["attendees"]):
+            meeting.payload["attendees"].append(guest)
+        self._publish(meeting)
+        return DirectoryEdit(
+            edit.tenant_id, edit.collection, edit.document_id, edit.old, edit.new, "attendee_and_user"
+        )
+
     def _user_edit(
         self, tenant: Tenant, user_id: str, new: dict[str, Any] | None, kind: str
     ) -> DirectoryEdit:

@@ -179,6 +179,25 @@ class Pipeline:
             self._note_rss(self.worker)
         return self.peak_rss_kb
 
+    def connect_through_browser(self, tenant_id: str, member_id: str) -> int:
+        """Open a signed connect link and follow the redirects as a browser would (oauth_connect
+        -> the stand-in's consent -> oauth_callback, which stores the token and queues the
+        first sync). Returns the final HTTP status."""
+        from datetime import timedelta
+
+        from shared.domain.links import LinkPurpose
+
+        link = bootstrap.connect_service(full_oauth=False).signed_link(
+            LinkPurpose.CONNECT, tenant_id, member_id, self.env["CALSYNC_CONNECT_URL"], timedelta(minutes=15)
+        )
+        response = self._http.get(link, allow_redirects=False, timeout=30)
+        for _ in range(5):
+            location = response.headers.get("Location")
+            if response.status_code not in (301, 302, 303) or not location:
+                break
+            response = self._http.get(location, allow_redirects=False, timeout=30)
+        return response.status_code
+
     def run_scheduler(self) -> dict[str, Any]:
         response = self._http.post(f"{self.rest_url}/schedule_sync", timeout=120)
         response.raise_for_status()

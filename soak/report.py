@@ -69,6 +69,7 @@ def _figures(soak: Soak, injector: FaultInjector, config: SoakConfig) -> dict[st
     return {
         "seed": config.seed,
         "short": config.short,
+        "race_directory": config.race_directory,
         "members": len(soak.tokens) or config.members,
         "tenants": config.tenants,
         "rounds": config.rounds,

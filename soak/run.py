@@ -26,6 +26,7 @@ from soak.pipeline import Log, Pipeline, PipelineSettings
 from soak.world import DirectoryEdit, World
 
 PAGE_SIZE = 25  # the stand-in's page cap for the soak: a 50-event calendar lists in 2 pages
+BROWSER_MEMBERS = 2  # per tenant, connected through the OAuth flow; the others with set-token
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class SoakConfig:
     deadline_s: float = 720.0
     out: Path = Path("bench/soak.json")
     short: bool = False
+    race_directory: bool = False  # also add guests to meetings and to the directory at once
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     faults: FaultSettings = field(default_factory=FaultSettings)
 
@@ -89,17 +91,31 @@ class Soak:
             self.pipeline.standin.calendar(holder).load_events(events)
         for tenant in self.world.tenants:
             import_directory(json.dumps(self.world.import_file(tenant)).encode(), bootstrap.directory_store())
-        connect = bootstrap.connect_service(full_oauth=False)
-        for tenant_id, member_id in self.world.all_members():
-            token = self.pipeline.standin.issue_refresh_token(self.world.member_email(member_id))
-            self.tokens[(tenant_id, member_id)] = token
-            connect.set_token(tenant_id, member_id, token)
+        self._connect()
         self.log(
             f"world: {len(self.world.tenants)} tenants, {len(self.tokens)} members, "
             f"{len(self.world.meetings)} meetings ({sum(map(len, by_holder.values()))} calendar events); "
             f"worker skew {skew:+.1f}s; waiting for the first syncs and the push channels"
         )
         self._wait_connected()
+
+    def _connect(self) -> None:
+        """The first BROWSER_MEMBERS members of each tenant through the OAuth flow (their token is
+        then read back for the reference), the others with `set-token`."""
+        connect = bootstrap.connect_service(full_oauth=False)
+        for tenant in self.world.tenants:
+            for index, member_id in enumerate(tenant.members):
+                if index < BROWSER_MEMBERS:
+                    status = self.pipeline.connect_through_browser(tenant.id, member_id)
+                    if status != 200:
+                        raise RuntimeError(
+                            f"connecting {tenant.id}/{member_id} in the browser ended {status}"
+                        )
+                    token = bootstrap.token_vault().read(tenant.id, member_id)
+                else:
+                    token = self.pipeline.standin.issue_refresh_token(self.world.member_email(member_id))
+                    connect.set_token(tenant.id, member_id, token)
+                self.tokens[(tenant.id, member_id)] = token
 
     def _wait_connected(self) -> None:
         members = bootstrap.member_store()
@@ -131,6 +147,11 @@ class Soak:
                 self.check_deadline()
                 for _ in range(self.rng.randint(1, 4)):
                     self.changes[f"calendar.{changer.calendar_change()}"] += 1
+                if self.config.race_directory and self.rng.random() < 0.3:
+                    paired = changer.attendee_and_user()
+                    if paired is not None:
+                        self._write_directory(paired)
+                        self.changes[f"directory.{paired.kind}"] += 1
                 if self.rng.random() < 0.35:
                     edit = changer.directory_edit()
                     self._write_directory(edit)
