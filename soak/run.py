@@ -150,6 +150,7 @@ class Soak:
                 if self.config.race_directory and self.rng.random() < 0.3:
                     paired = changer.attendee_and_user()
                     if paired is not None:
+                        time.sleep(self.rng.uniform(0.0, 1.5))  # while the push sync may be running
                         self._write_directory(paired)
                         self.changes[f"directory.{paired.kind}"] += 1
                 if self.rng.random() < 0.35:
