@@ -7,13 +7,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: help install fmt lint test unit integration e2e demo bench clean
+.PHONY: help install fmt lint test unit integration e2e demo bench soak clean
 
 help:
 	@echo "make demo   - run the whole pipeline in the local sandbox and print the interactions"
 	@echo "make test   - lint, type-check and run every test (unit, integration, e2e)"
 	@echo "make fmt    - format and auto-fix lint findings"
 	@echo "make bench  - run the benchmarks, write bench/results.json"
+	@echo "make soak   - the seeded fault soak through the real pipeline, write bench/soak.json"
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +63,10 @@ demo: install
 
 bench: install
 	$(BIN)/python -m bench
+
+SOAK_ARGS ?= --seed 1
+soak: install
+	$(BIN)/python -m soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
