@@ -27,8 +27,9 @@ class SyncSettings:
     budget_s: float = 420.0  # stop listing after this, save the position, continue in a new job
     lease_ttl_s: float = 540.0  # longer than the budget plus one page; expires if a worker dies
     # No meeting is written when the lease expires in less than this (by this worker's clock): the
-    # margin covers clock skew between workers (calendar_state.is_lease_held).
-    lease_fence_s: float = 120.0
+    # margin covers clock skew between workers, two clocks each up to 2 minutes off
+    # (calendar_state.is_lease_held).
+    lease_fence_s: float = 240.0
     chunk_size: int = 200  # events planned and written atomically together
     max_conflict_retries: int = 8  # re-read and re-plan a chunk another member's worker changed
     max_listing_restarts: int = 2  # full listings restarted after a 410 in the middle of one

@@ -60,5 +60,5 @@ def test_sandbox_switches_skew_the_clock_and_the_lease(monkeypatch: pytest.Monke
     assert timedelta(seconds=-121) < skew < timedelta(seconds=-119)
     settings = bootstrap.sync_settings()
     assert settings.lease_ttl_s == 30.0
-    assert dataclasses.replace(settings, lease_ttl_s=540.0).lease_fence_s == 120.0
+    assert dataclasses.replace(settings, lease_ttl_s=540.0).lease_fence_s == 240.0
     assert functions_host.apply_sandbox_switches({}) == []

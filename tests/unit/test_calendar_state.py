@@ -249,3 +249,27 @@ def test_disconnecting_stops_the_syncs_and_forgets_the_failures() -> None:
         consecutive_failures=0,
         next_sync_at=None,
     )
+
+
+@pytest.mark.parametrize(("skew_a_s", "skew_b_s"), [(-120, 120), (120, -120), (0, 120), (-120, 0), (0, 0)])
+def test_the_default_fence_stops_a_worker_before_another_can_take_its_lease(
+    skew_a_s: int, skew_b_s: int
+) -> None:
+    """Worker A takes the lease at real time 0 with its clock `skew_a_s` off; worker B, its clock
+    `skew_b_s` off, may take it over once it has expired by B's clock. A must have stopped writing
+    by then (by A's clock), for clocks each up to 2 minutes off."""
+    from shared.services.sync_run import SyncSettings
+
+    settings = SyncSettings()
+    start = NOW
+    lease_until = start + timedelta(seconds=skew_a_s + settings.lease_ttl_s)  # A's clock
+    fence = timedelta(seconds=settings.lease_fence_s)
+    takeover = lease_until - timedelta(seconds=skew_b_s)  # real time at which B's clock passes it
+    for real_s in range(0, int(settings.lease_ttl_s) + 300, 5):
+        real = start + timedelta(seconds=real_s)
+        if real > takeover:  # B may write now: A must not
+            assert not calendar_state.is_lease_held(
+                dataclasses.replace(SYNCING, lease_expires_at=lease_until),
+                real + timedelta(seconds=skew_a_s),
+                margin=fence,
+            ), real_s
