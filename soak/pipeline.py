@@ -32,9 +32,8 @@ from shared.sandbox.functions_host import (
     start_functions_host,
 )
 from shared.sandbox.google_standin import GoogleStandIn
-from shared.sandbox.local import DEAD_LETTER_TOPIC, _create_push_subscription
+from shared.sandbox.local import DEAD_LETTER_TOPIC, SYNC_TOPIC, create_push_subscription, sandbox_env
 
-SYNC_TOPIC = "calsync-sync-jobs"
 DEAD_KEEP = f"{DEAD_LETTER_TOPIC}-keep"
 Log = Callable[[str], None]
 
@@ -87,35 +86,18 @@ class Pipeline:
         endpoint = (
             f"http://127.0.0.1:{self.worker_port}/sync_worker/projects/{self.project}/topics/{SYNC_TOPIC}"
         )
-        _create_push_subscription(self.project, SYNC_TOPIC, endpoint)
+        create_push_subscription(self.project, SYNC_TOPIC, endpoint)
 
     def _env(self, host_url: str) -> dict[str, str]:
         assert self.firestore is not None
         assert self.pubsub is not None
-        standin = self.standin
+        hosts = emulators.EmulatorHosts(firestore=self.firestore.host, pubsub=self.pubsub.host)
         return {
-            "GOOGLE_CLOUD_PROJECT": self.project,
-            "FIRESTORE_EMULATOR_HOST": self.firestore.host,
-            "PUBSUB_EMULATOR_HOST": self.pubsub.host,
-            "CALSYNC_OAUTH_CLIENT_ID": standin.client_id,
-            "CALSYNC_OAUTH_CLIENT_SECRET": standin.client_secret,
-            "CALSYNC_OAUTH_REDIRECT_URI": f"{host_url}/oauth_callback",
-            "CALSYNC_CONNECT_URL": f"{host_url}/oauth_connect",
-            "CALSYNC_DISCONNECT_URL": f"{host_url}/oauth_disconnect",
-            "CALSYNC_OAUTH_AUTH_URI": standin.auth_uri,
-            "CALSYNC_OAUTH_TOKEN_URI": standin.token_uri,
-            "CALSYNC_OAUTH_REVOKE_URI": standin.revoke_uri,
-            "CALSYNC_CALENDAR_ENDPOINT": standin.calendar_endpoint,
-            "CALSYNC_SECRET_MANAGER_ENDPOINT": standin.secret_manager_endpoint,
-            "CALSYNC_SYNC_TOPIC": SYNC_TOPIC,
-            "CALSYNC_LINK_SIGNING_KEY": secrets.token_hex(32),
-            "CALSYNC_NOTIFICATION_URL": f"{host_url}/calendar_notification",
+            **sandbox_env(self.project, hosts, self.standin, host_url, push=True),
             "CALSYNC_BACKSTOP_INTERVAL_S": str(self.settings.backstop_s),
             "CALSYNC_SYNC_BUDGET_S": str(self.settings.budget_s),
             LEASE_TTL_ENV: str(self.settings.lease_ttl_s),
             LEASE_FENCE_ENV: str(self.settings.lease_fence_s),
-            "OAUTHLIB_INSECURE_TRANSPORT": "1",
-            "OAUTHLIB_RELAX_TOKEN_SCOPE": "1",
         }
 
     def start_worker(self, skew_s: float) -> None:

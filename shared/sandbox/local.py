@@ -33,6 +33,7 @@ from shared.sandbox.emulators import RunningProcess, free_port
 from shared.sandbox.functions_host import start_functions_host
 from shared.sandbox.google_standin import GoogleStandIn
 
+SYNC_TOPIC = "calsync-sync-jobs"
 DEAD_LETTER_TOPIC = "calsync-sync-jobs-dead"
 PUSH_SUBSCRIPTION = "calsync-sync-worker-push"
 MAX_DELIVERY_ATTEMPTS = 5
@@ -141,7 +142,38 @@ class LocalSandbox:
         )
 
 
-def _create_push_subscription(project: str, topic: str, endpoint: str) -> None:
+def sandbox_env(
+    project: str, hosts: emulators.EmulatorHosts, standin: GoogleStandIn, host_url: str, *, push: bool
+) -> dict[str, str]:
+    """The configuration (README.md#configuration) of a pipeline whose functions are served at
+    `host_url`, against these emulators and this stand-in; with `push`, notifications go to the
+    host's `calendar_notification`."""
+    env = {
+        "GOOGLE_CLOUD_PROJECT": project,
+        "FIRESTORE_EMULATOR_HOST": hosts.firestore,
+        "PUBSUB_EMULATOR_HOST": hosts.pubsub,
+        "CALSYNC_OAUTH_CLIENT_ID": standin.client_id,
+        "CALSYNC_OAUTH_CLIENT_SECRET": standin.client_secret,
+        "CALSYNC_OAUTH_REDIRECT_URI": f"{host_url}/oauth_callback",
+        "CALSYNC_CONNECT_URL": f"{host_url}/oauth_connect",
+        "CALSYNC_DISCONNECT_URL": f"{host_url}/oauth_disconnect",
+        "CALSYNC_OAUTH_AUTH_URI": standin.auth_uri,
+        "CALSYNC_OAUTH_TOKEN_URI": standin.token_uri,
+        "CALSYNC_OAUTH_REVOKE_URI": standin.revoke_uri,
+        "CALSYNC_CALENDAR_ENDPOINT": standin.calendar_endpoint,
+        "CALSYNC_SECRET_MANAGER_ENDPOINT": standin.secret_manager_endpoint,
+        "CALSYNC_SYNC_TOPIC": SYNC_TOPIC,
+        "CALSYNC_LINK_SIGNING_KEY": secrets.token_hex(32),
+        # The stand-in speaks plain http on loopback; oauthlib refuses that unless told.
+        "OAUTHLIB_INSECURE_TRANSPORT": "1",
+        "OAUTHLIB_RELAX_TOKEN_SCOPE": "1",
+    }
+    if push:
+        env["CALSYNC_NOTIFICATION_URL"] = f"{host_url}/calendar_notification"
+    return env
+
+
+def create_push_subscription(project: str, topic: str, endpoint: str) -> None:
     from google.api_core.exceptions import AlreadyExists
     from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
@@ -194,28 +226,7 @@ def local_sandbox(
         standin = stack.enter_context(GoogleStandIn())
         port = free_port()
         host_url = f"http://127.0.0.1:{port}"
-        env = {
-            "GOOGLE_CLOUD_PROJECT": project,
-            "FIRESTORE_EMULATOR_HOST": hosts.firestore,
-            "PUBSUB_EMULATOR_HOST": hosts.pubsub,
-            "CALSYNC_OAUTH_CLIENT_ID": standin.client_id,
-            "CALSYNC_OAUTH_CLIENT_SECRET": standin.client_secret,
-            "CALSYNC_OAUTH_REDIRECT_URI": f"{host_url}/oauth_callback",
-            "CALSYNC_CONNECT_URL": f"{host_url}/oauth_connect",
-            "CALSYNC_DISCONNECT_URL": f"{host_url}/oauth_disconnect",
-            "CALSYNC_OAUTH_AUTH_URI": standin.auth_uri,
-            "CALSYNC_OAUTH_TOKEN_URI": standin.token_uri,
-            "CALSYNC_OAUTH_REVOKE_URI": standin.revoke_uri,
-            "CALSYNC_CALENDAR_ENDPOINT": standin.calendar_endpoint,
-            "CALSYNC_SECRET_MANAGER_ENDPOINT": standin.secret_manager_endpoint,
-            "CALSYNC_SYNC_TOPIC": "calsync-sync-jobs",
-            "CALSYNC_LINK_SIGNING_KEY": secrets.token_hex(32),
-            # The stand-in speaks plain http on loopback; oauthlib refuses that unless told.
-            "OAUTHLIB_INSECURE_TRANSPORT": "1",
-            "OAUTHLIB_RELAX_TOKEN_SCOPE": "1",
-        }
-        if push:
-            env["CALSYNC_NOTIFICATION_URL"] = f"{host_url}/calendar_notification"
+        env = sandbox_env(project, hosts, standin, host_url, push=push)
         os.environ.update(env)
         stack.callback(_restore_env, saved_env)
         bootstrap.reset()
@@ -223,7 +234,7 @@ def local_sandbox(
         log("starting the functions (functions-framework) and the Google stand-in")
         host = start_functions_host(env, port=port)
         stack.callback(host.stop)
-        _create_push_subscription(
+        create_push_subscription(
             project,
             env["CALSYNC_SYNC_TOPIC"],
             f"{host_url}/sync_worker/projects/{project}/topics/{env['CALSYNC_SYNC_TOPIC']}",
