@@ -25,6 +25,7 @@ from bench import synthetic
 from bench.synthetic import TENANT, CalendarGenerator, DirectoryShape
 from shared import bootstrap
 from shared.domain.events import meeting_key_of
+from shared.sandbox import emulators
 from shared.sandbox.google_standin import GoogleStandIn
 from shared.sandbox.local import LocalSandbox, local_sandbox
 
@@ -216,14 +217,7 @@ def freshness(pipe: Pipeline, sizes: PushSizes, log: Log, timeout_s: float = 120
 def _notification_outcomes(sandbox: LocalSandbox, skip_lines: int, member_id: str) -> dict[str, int]:
     """`outcome` of the "notification answered" lines of `member_id` after the first lines."""
     outcomes: dict[str, int] = {}
-    lines = sandbox.host.log_path.read_text(errors="replace").splitlines()[skip_lines:]
-    for line in lines:
-        if not line.startswith("{"):
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
+    for record in emulators.json_records(sandbox.host.log_lines()[skip_lines:]):
         if record.get("message") == "notification answered" and record.get("member_id") == member_id:
             outcome = str(record.get("outcome"))
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
@@ -237,7 +231,7 @@ def burst(pipe: Pipeline, sizes: PushSizes, log: Log) -> dict[str, Any]:
     settle(sandbox, pipe.members)
     email = synthetic.member_email(member)
     calendar = sandbox.standin.calendar(email)
-    log_lines = len(sandbox.host.log_path.read_text(errors="replace").splitlines())
+    log_lines = len(sandbox.host.log_lines())
     first_request = len(sandbox.standin.requests)
     pushes_before = sandbox.push_syncs()
     started = time.monotonic()

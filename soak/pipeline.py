@@ -9,7 +9,6 @@ with a new clock skew, and the Firestore emulator is started here so it can be S
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import signal
@@ -114,7 +113,7 @@ class Pipeline:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(worker.process.pid, signal.SIGKILL)
         worker.process.wait(timeout=10)
-        self.worker_lines += _read_lines(worker.log_path)
+        self.worker_lines += worker.log_lines()
         worker.stop()
 
     def restart_worker(self, skew_s: float) -> None:
@@ -149,12 +148,12 @@ class Pipeline:
     def worker_records(self) -> list[dict[str, Any]]:
         lines = list(self.worker_lines)
         if self.worker is not None:
-            lines += _read_lines(self.worker.log_path)
+            lines += self.worker.log_lines()
         return _records(lines, "sync_worker")
 
     def notification_records(self) -> list[dict[str, Any]]:
         assert self.rest is not None
-        return _records(_read_lines(self.rest.log_path), "calendar_notification")
+        return _records(self.rest.log_lines(), "calendar_notification")
 
     def final_rss(self) -> int:
         if self.worker is not None:
@@ -215,25 +214,8 @@ class Pipeline:
             subscriber.close()
 
 
-def _read_lines(path: Path) -> list[str]:
-    try:
-        return path.read_text(errors="replace").splitlines()
-    except OSError:
-        return []
-
-
 def _records(lines: list[str], function: str) -> list[dict[str, Any]]:
-    found = []
-    for line in lines:
-        if not line.startswith("{"):
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if record.get("function") == function:
-            found.append(record)
-    return found
+    return [record for record in emulators.json_records(lines) if record.get("function") == function]
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float, poll_s: float = 0.5) -> bool:

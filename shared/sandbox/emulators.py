@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -21,9 +22,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 READY_TIMEOUT_S = 60.0
 _PR_SET_PDEATHSIG = 1
@@ -112,10 +114,29 @@ class RunningProcess:
         self.log_path.unlink(missing_ok=True)
 
     def log_tail(self, lines: int = 20) -> str:
+        return "\n".join(self.log_lines()[-lines:])
+
+    def log_lines(self) -> list[str]:
+        """What the process wrote so far (stdout and stderr), a line each; none once stopped."""
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+            return self.log_path.read_text(errors="replace").splitlines()
         except OSError:
-            return ""
+            return []
+
+
+def json_records(lines: Iterable[str]) -> list[dict[str, Any]]:
+    """The JSON-line log records among `lines` (the functions' structured logs), in order."""
+    found = []
+    for line in lines:
+        if not line.startswith("{"):
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            found.append(record)
+    return found
 
 
 def start_process(

@@ -15,7 +15,6 @@ ends (processes by process group), also on errors and Ctrl-C.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import time
@@ -77,17 +76,11 @@ class LocalSandbox:
 
     def worker_summaries(self) -> list[dict[str, Any]]:
         """The one-line summaries the sync_worker logged so far (JSON lines of the host)."""
-        found = []
-        for line in self.host.log_path.read_text(errors="replace").splitlines():
-            if not line.startswith("{"):
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if record.get("function") == "sync_worker" and record.get("message") == "sync finished":
-                found.append(record)
-        return found
+        return [
+            record
+            for record in emulators.json_records(self.host.log_lines())
+            if record.get("function") == "sync_worker" and record.get("message") == "sync finished"
+        ]
 
     def push_syncs(self) -> int:
         """How many worker runs so far were push jobs (queued by a notification)."""
