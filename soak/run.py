@@ -192,6 +192,10 @@ class Soak:
         self.pipeline.restart_worker(0.0)
         mark, begun = datetime.now(UTC), time.monotonic()
         members = bootstrap.member_store()
+        # What each member's last success says now: a worker whose clock ran ahead (the skew)
+        # may have written a time after `mark` before the end, so "since the end" means a new
+        # value written after this, not just a value past `mark`.
+        before = self._last_successes(members)
         scheduled, last_count, quiet_since = 0, -1, 0.0
         while True:
             self.check_deadline()
@@ -202,7 +206,7 @@ class Soak:
             # Only once the worker is quiet (every queued job done): scheduling members whose
             # jobs are still queued would only pile up duplicates.
             if quiet_since and time.monotonic() - quiet_since > 3.0:
-                lagging = self._lagging(members, mark)
+                lagging = self._lagging(members, mark, before)
                 if not lagging:
                     return {
                         "quiescent": True,
@@ -216,15 +220,26 @@ class Soak:
                 quiet_since = 0.0
             time.sleep(1.0)
 
-    def _lagging(self, members: Any, mark: datetime) -> list[tuple[str, str]]:
+    def _last_successes(self, members: Any) -> dict[tuple[str, str], datetime | None]:
+        return {
+            (tenant.id, member.id): member.calendar.last_success_at
+            for tenant in self.world.tenants
+            for member in members.list_members(tenant.id)
+        }
+
+    def _lagging(
+        self, members: Any, mark: datetime, before: dict[tuple[str, str], datetime | None]
+    ) -> list[tuple[str, str]]:
+        """Members not synced successfully since the end: no new last success, or one older
+        than `mark`, or a lease still held."""
         lagging = []
         for tenant in self.world.tenants:
             for member in members.list_members(tenant.id):
-                state = member.calendar
-                if not (
-                    state.last_success_at and state.last_success_at >= mark and state.lease_owner is None
-                ):
-                    lagging.append((tenant.id, member.id))
+                state, key = member.calendar, (tenant.id, member.id)
+                success = state.last_success_at
+                fresh = success is not None and success != before.get(key) and success >= mark
+                if not (fresh and state.lease_owner is None):
+                    lagging.append(key)
         return lagging
 
     def reference(self) -> tuple[list[Difference], int]:
