@@ -7,7 +7,6 @@ scheduler ticks over simulated days -> Calendar requests per member and day, wit
 from __future__ import annotations
 
 import contextlib
-import os
 import statistics
 import threading
 import time
@@ -22,6 +21,7 @@ from bench.sandbox import BenchSandbox
 from bench.synthetic import TENANT
 from shared import bootstrap
 from shared.sandbox.google_standin import GoogleStandIn
+from shared.sandbox.local import configured
 from shared.services.ports import SyncJob
 
 TICK = timedelta(minutes=15)
@@ -83,18 +83,8 @@ def _standin_env(standin: GoogleStandIn) -> Iterator[None]:
         "CALSYNC_CALENDAR_ENDPOINT": standin.calendar_endpoint,
         "CALSYNC_SECRET_MANAGER_ENDPOINT": standin.secret_manager_endpoint,
     }
-    saved = {name: os.environ.get(name) for name in names}
-    os.environ.update(names)
-    bootstrap.reset()
-    try:
+    with configured(names):
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        bootstrap.reset()
 
 
 def _worker(clock: MovedClock, url: str | None, jobs: _Jobs) -> tuple[Any, Any]:

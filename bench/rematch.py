@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import secrets
 import statistics
 import sys
@@ -53,6 +52,7 @@ from bench.sandbox import BenchSandbox
 from bench.synthetic import TENANT, CalendarGenerator, DirectoryShape
 from shared import bootstrap
 from shared.sandbox import emulators
+from shared.sandbox.local import configured
 
 Log = Callable[[str], None]
 
@@ -93,19 +93,11 @@ def _own_firestore(run_id: str) -> Iterator[None]:
     process = emulators.start_process(
         "firestore-emulator-rematch", argv, f"http://127.0.0.1:{port}/", f"127.0.0.1:{port}"
     )
-    saved = {name: os.environ.get(name) for name in ("FIRESTORE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT")}
-    os.environ["FIRESTORE_EMULATOR_HOST"] = process.host
-    os.environ["GOOGLE_CLOUD_PROJECT"] = f"bench-rematch-{run_id}"
-    bootstrap.reset()
+    env = {"FIRESTORE_EMULATOR_HOST": process.host, "GOOGLE_CLOUD_PROJECT": f"bench-rematch-{run_id}"}
     try:
-        yield
+        with configured(env):
+            yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        bootstrap.reset()
         process.stop()
 
 

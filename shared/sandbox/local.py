@@ -235,6 +235,24 @@ def local_sandbox(
         yield LocalSandbox(project, env, standin, host, host_url, hosts)
 
 
+@contextlib.contextmanager
+def configured(values: dict[str, str]) -> Iterator[None]:
+    """This process's environment with `values` set for the block (the adapters rebuilt on both
+    sides of it), as it was afterwards."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    bootstrap.reset()
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        bootstrap.reset()
+
+
 def _restore_env(saved: dict[str, str]) -> None:
     os.environ.clear()
     os.environ.update(saved)
